@@ -1,0 +1,169 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+)
+
+// RetryAfterUnavailable is the Retry-After, in seconds, sent with
+// [Unavailable]: long enough for a restart or a reload, short enough that
+// providers retrying with backoff lose nothing.
+const RetryAfterUnavailable = 5
+
+// Authorizer decides requests against the current policy snapshot. It is
+// safe for concurrent use; SetPolicy swaps the snapshot atomically, and a
+// request in flight finishes on the snapshot it started with.
+type Authorizer struct {
+	policy atomic.Pointer[Policy]
+	nonces NonceStore
+	clock  Clock
+}
+
+// NewAuthorizer returns an Authorizer that remembers deliveries in nonces and
+// tells the time with clock. It denies everything with [Unavailable] until
+// SetPolicy is called.
+func NewAuthorizer(nonces NonceStore, clock Clock) *Authorizer {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &Authorizer{nonces: nonces, clock: clock}
+}
+
+// SetPolicy makes p the policy for every request that starts from now on.
+func (a *Authorizer) SetPolicy(p *Policy) { a.policy.Store(p) }
+
+// Policy returns the current policy, or nil before the first SetPolicy.
+func (a *Authorizer) Policy() *Policy { return a.policy.Load() }
+
+// Check decides r. It never fails: anything that prevents a decision is a
+// denial with [Unavailable].
+func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
+	p := a.policy.Load()
+	if p == nil {
+		return deny(nil, Unavailable, "no policy loaded")
+	}
+	e, reason := p.selectEndpoint(r)
+	if e == nil {
+		return deny(nil, reason, "")
+	}
+	d := a.checkEndpoint(ctx, e, r, reason)
+	if e.DryRun {
+		d.DryRun = true
+		if !d.Allow {
+			// Let it through identified by endpoint, but never marked
+			// verified and without the unverified delivery id.
+			d.Allow = true
+			d.Status = OK.Status()
+			d.SetHeaders, d.RemoveHeaders = e.allowHeaders(r, "", false)
+		}
+	}
+	return d
+}
+
+// checkEndpoint runs the stages for a selected endpoint, cheapest first.
+func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request, selected Reason) Decision {
+	if selected != OK {
+		return deny(e, selected, "")
+	}
+	if r.BodyTruncated {
+		return deny(e, BodyTruncated, "")
+	}
+	v, err := e.Verifier.Verify(r, a.clock.Now())
+	if err != nil {
+		d := deny(e, ReasonOf(err), detail(err))
+		d.DeliveryID = v.DeliveryID
+		return d
+	}
+	// Last, and only for a request that passed everything else: remember
+	// the delivery, so unauthenticated traffic cannot fill the cache.
+	if e.ReplayTTL > 0 && v.ReplayKey != nil {
+		fresh, err := a.nonces.Remember(ctx, NewNonceKey(e.Name, v.ReplayKey), e.ReplayTTL)
+		if err != nil {
+			d := deny(e, Unavailable, "nonce store: "+err.Error())
+			d.DeliveryID = v.DeliveryID
+			return d
+		}
+		if !fresh {
+			d := deny(e, Replayed, "")
+			d.DeliveryID = v.DeliveryID
+			return d
+		}
+	}
+	d := Decision{
+		Allow:      true,
+		Reason:     OK,
+		Status:     OK.Status(),
+		Endpoint:   e.Name,
+		Scheme:     e.Verifier.Scheme(),
+		Verified:   true,
+		DeliveryID: v.DeliveryID,
+	}
+	d.SetHeaders, d.RemoveHeaders = e.allowHeaders(r, v.DeliveryID, true)
+	return d
+}
+
+// allowHeaders plans the upstream header changes for an allowed request: the
+// x-hookguard-* headers set with overwrite, every other incoming
+// x-hookguard-* header removed, then the policy's changes.
+func (e *endpoint) allowHeaders(r *Request, deliveryID string, verified bool) (set []HeaderValue, remove []string) {
+	set = make([]HeaderValue, 0, len(e.setHeaders)+2)
+	set = append(set, e.setHeaders[0]) // x-hookguard-endpoint
+	if verified {
+		set = append(set, HeaderValue{HeaderVerified, e.Verifier.Scheme()})
+	}
+	if deliveryID != "" {
+		set = append(set, HeaderValue{HeaderDeliveryID, deliveryID})
+	}
+	set = append(set, e.setHeaders[1:]...)
+
+	remove = e.removeHeaders
+	extra := 0
+	for name := range r.Header {
+		if strings.HasPrefix(name, HeaderPrefix) && !setsHeader(set, name) {
+			extra++
+		}
+	}
+	if extra == 0 {
+		return set, remove
+	}
+	remove = append(make([]string, 0, len(remove)+extra), remove...)
+	for name := range r.Header {
+		if strings.HasPrefix(name, HeaderPrefix) && !setsHeader(set, name) {
+			remove = append(remove, name)
+		}
+	}
+	return set, remove
+}
+
+func setsHeader(set []HeaderValue, name string) bool {
+	for _, h := range set {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func deny(e *endpoint, reason Reason, detail string) Decision {
+	d := Decision{Reason: reason, Status: reason.Status(), Detail: detail}
+	if e != nil {
+		d.Endpoint = e.Name
+		d.Scheme = e.Verifier.Scheme()
+	}
+	if reason == Unavailable {
+		d.RetryAfterSeconds = RetryAfterUnavailable
+	}
+	return d
+}
+
+// detail is the log detail of a verification error: its text without the
+// bare reason, which the decision already carries.
+func detail(err error) string {
+	var r Reason
+	if errors.As(err, &r) && err.Error() == string(r) {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,253 @@
+package authz
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Endpoint is one compiled policy endpoint. Package authz/policy builds
+// Endpoints from policy files; tests may build them directly.
+type Endpoint struct {
+	// Name is unique within a Policy.
+	Name string
+	// Match selects requests when Envoy does not name the endpoint.
+	Match Match
+	// Verifier checks the signature. Required.
+	Verifier Verifier
+	// ReplayTTL is how long a delivery is remembered; zero turns replay
+	// protection off.
+	ReplayTTL time.Duration
+	// SetHeaders are set on allowed requests.
+	SetHeaders []HeaderValue
+	// RemoveHeaders are removed from allowed requests.
+	RemoveHeaders []string
+	// DryRun lets every request through and only logs the decision.
+	DryRun bool
+}
+
+// Match selects requests by host, path and method. See the policy schema
+// (proto/hookguard/policy/v1) for the rules.
+type Match struct {
+	// Hosts are exact names or "*."-prefixed wildcards, lower case; empty
+	// matches every host.
+	Hosts []string
+	// Path is an exact path; PathPrefix a segment-wise prefix. At most one
+	// is set; with neither, every path matches.
+	Path, PathPrefix string
+	// Methods are the allowed methods, upper case; empty means POST.
+	Methods []string
+}
+
+// Policy is an immutable, compiled policy snapshot: everything a request
+// needs is prepared here once per load, so Check does no parsing or
+// compiling.
+type Policy struct {
+	revision string
+	byName   map[string]*endpoint
+	routes   []*endpoint // most specific first
+}
+
+// endpoint is an Endpoint with its matcher and header plan precompiled.
+type endpoint struct {
+	*Endpoint
+	exactHosts    map[string]struct{}
+	wildcardHosts []string // ".example.com" for "*.example.com"
+	anyHost       bool
+	methods       []string
+	setHeaders    []HeaderValue // x-hookguard-endpoint, then the policy's
+	removeHeaders []string      // the policy's, then the verifier's credentials
+}
+
+// NewPolicy compiles endpoints into a Policy. revision identifies the policy
+// set (a commit or content hash) in logs. It fails on a missing name or
+// verifier and on duplicate names; package authz/policy reports those
+// earlier with file and field.
+func NewPolicy(revision string, endpoints []*Endpoint) (*Policy, error) {
+	p := &Policy{revision: revision, byName: make(map[string]*endpoint, len(endpoints))}
+	for _, e := range endpoints {
+		if e.Name == "" {
+			return nil, fmt.Errorf("authz: endpoint without a name")
+		}
+		if e.Verifier == nil {
+			return nil, fmt.Errorf("authz: endpoint %q has no verifier", e.Name)
+		}
+		if _, dup := p.byName[e.Name]; dup {
+			return nil, fmt.Errorf("authz: duplicate endpoint %q", e.Name)
+		}
+		c := compileEndpoint(e)
+		p.byName[e.Name] = c
+		p.routes = append(p.routes, c)
+	}
+	slices.SortStableFunc(p.routes, func(a, b *endpoint) int { return compareSpecificity(a, b) })
+	return p, nil
+}
+
+func compileEndpoint(e *Endpoint) *endpoint {
+	c := &endpoint{Endpoint: e, methods: e.Match.Methods, anyHost: len(e.Match.Hosts) == 0}
+	if len(c.methods) == 0 {
+		c.methods = []string{"POST"}
+	}
+	for _, h := range e.Match.Hosts {
+		h = strings.ToLower(h)
+		if rest, ok := strings.CutPrefix(h, "*."); ok {
+			c.wildcardHosts = append(c.wildcardHosts, "."+rest)
+			continue
+		}
+		if c.exactHosts == nil {
+			c.exactHosts = make(map[string]struct{})
+		}
+		c.exactHosts[h] = struct{}{}
+	}
+	c.setHeaders = append([]HeaderValue{{HeaderEndpoint, e.Name}}, e.SetHeaders...)
+	c.removeHeaders = slices.Clone(e.RemoveHeaders)
+	if cv, ok := e.Verifier.(CredentialVerifier); ok {
+		c.removeHeaders = append(c.removeHeaders, cv.CredentialHeaders()...)
+	}
+	return c
+}
+
+// compareSpecificity orders exact paths before prefixes, longer prefixes
+// before shorter ones, and endpoints restricted to exact hosts before
+// wildcard hosts before any host.
+func compareSpecificity(a, b *endpoint) int {
+	if d := pathRank(a) - pathRank(b); d != 0 {
+		return d
+	}
+	if d := len(b.Match.PathPrefix) - len(a.Match.PathPrefix); d != 0 {
+		return d
+	}
+	return hostRank(a) - hostRank(b)
+}
+
+func pathRank(e *endpoint) int {
+	switch {
+	case e.Match.Path != "":
+		return 0
+	case e.Match.PathPrefix != "":
+		return 1
+	default:
+		return 2
+	}
+}
+
+func hostRank(e *endpoint) int {
+	switch {
+	case e.anyHost:
+		return 2
+	case len(e.wildcardHosts) > 0:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// Revision identifies the policy set.
+func (p *Policy) Revision() string { return p.revision }
+
+// Endpoint returns the endpoint with the given name, or nil.
+func (p *Policy) Endpoint(name string) *Endpoint {
+	if e := p.byName[name]; e != nil {
+		return e.Endpoint
+	}
+	return nil
+}
+
+// Endpoints returns the endpoints in matching order, most specific first.
+func (p *Policy) Endpoints() []*Endpoint {
+	out := make([]*Endpoint, len(p.routes))
+	for i, e := range p.routes {
+		out[i] = e.Endpoint
+	}
+	return out
+}
+
+// selectEndpoint finds the endpoint for r: the one Envoy names in its
+// context extensions, else the most specific whose host, path and method
+// match. When host and path match some endpoint but no such endpoint allows
+// the method, it returns that endpoint with MethodNotAllowed.
+func (p *Policy) selectEndpoint(r *Request) (*endpoint, Reason) {
+	if name, ok := r.ContextExtensions[EndpointExtension]; ok {
+		e := p.byName[name]
+		if e == nil {
+			return nil, NoEndpoint
+		}
+		if !e.allowsMethod(r.Method) {
+			return e, MethodNotAllowed
+		}
+		return e, OK
+	}
+	host := hostname(r.Host)
+	var wrongMethod *endpoint
+	for _, e := range p.routes {
+		if e.Match.Path == "" && e.Match.PathPrefix == "" && e.anyHost {
+			// An endpoint without a match is reachable only by name.
+			continue
+		}
+		if !e.matchesHost(host) || !e.matchesPath(r.Path) {
+			continue
+		}
+		if e.allowsMethod(r.Method) {
+			return e, OK
+		}
+		if wrongMethod == nil {
+			wrongMethod = e
+		}
+	}
+	if wrongMethod != nil {
+		return wrongMethod, MethodNotAllowed
+	}
+	return nil, NoEndpoint
+}
+
+func (e *endpoint) allowsMethod(m string) bool {
+	return slices.Contains(e.methods, m)
+}
+
+func (e *endpoint) matchesHost(host string) bool {
+	if e.anyHost {
+		return true
+	}
+	if _, ok := e.exactHosts[host]; ok {
+		return true
+	}
+	for _, suffix := range e.wildcardHosts {
+		if len(host) > len(suffix) && strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *endpoint) matchesPath(path string) bool {
+	switch {
+	case e.Match.Path != "":
+		return path == e.Match.Path
+	case e.Match.PathPrefix != "":
+		prefix := e.Match.PathPrefix
+		if !strings.HasPrefix(path, prefix) {
+			return false
+		}
+		// Whole segments only: /hooks/github must not match /hooks/githubx.
+		return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
+	default:
+		return true
+	}
+}
+
+// hostname strips the port from an :authority and lower-cases it, without
+// allocating when it is already lower case.
+func hostname(authority string) string {
+	h := authority
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}

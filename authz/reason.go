@@ -1,0 +1,85 @@
+package authz
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Reason says why a request was allowed or denied. The set is closed: every
+// reason hookguard can give is declared here, and [Reason.Status] is the one
+// place that maps a reason to an HTTP status.
+//
+// A Reason is also an error, so a [Verifier] can return one (possibly wrapped
+// with detail) and the core recovers it with [ReasonOf].
+type Reason string
+
+// The reasons.
+const (
+	// OK: every check passed.
+	OK Reason = "ok"
+	// NoEndpoint: no endpoint matches the request, or Envoy named an
+	// endpoint the policy does not define.
+	NoEndpoint Reason = "no_endpoint"
+	// MethodNotAllowed: the endpoint matches but not with this method.
+	MethodNotAllowed Reason = "method_not_allowed"
+	// SignatureMissing: the scheme's signature headers are absent.
+	SignatureMissing Reason = "signature_missing"
+	// SignatureInvalid: a signature is present but malformed or matches no
+	// secret.
+	SignatureInvalid Reason = "signature_invalid"
+	// Replayed: the same signed delivery was already accepted within the
+	// replay window.
+	Replayed Reason = "replayed"
+	// BodyTruncated: Envoy sent only part of the body, which can never
+	// verify.
+	BodyTruncated Reason = "body_truncated"
+	// Unavailable: hookguard could not decide (an internal error or an
+	// unreachable dependency). The provider should retry later.
+	Unavailable Reason = "unavailable"
+)
+
+// Error makes a Reason usable as an error.
+func (r Reason) Error() string { return string(r) }
+
+// Status is the HTTP status answered for the reason.
+func (r Reason) Status() int {
+	switch r {
+	case OK:
+		return http.StatusOK
+	case NoEndpoint:
+		return http.StatusNotFound
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case SignatureMissing, SignatureInvalid:
+		return http.StatusUnauthorized
+	case Replayed:
+		return http.StatusConflict
+	case BodyTruncated:
+		return http.StatusRequestEntityTooLarge
+	default:
+		// Unavailable, and any reason this switch does not know: a reason
+		// without a status is a bug, and a bug must not answer anything
+		// that looks like success or a permanent refusal.
+		return http.StatusServiceUnavailable
+	}
+}
+
+// Reasons lists every reason, in declaration order.
+func Reasons() []Reason {
+	return []Reason{OK, NoEndpoint, MethodNotAllowed, SignatureMissing,
+		SignatureInvalid, Replayed, BodyTruncated, Unavailable}
+}
+
+// ReasonOf returns the Reason carried by err: err itself or one it wraps.
+// Any other error, such as an I/O failure, is [Unavailable], so an unexpected
+// error denies.
+func ReasonOf(err error) Reason {
+	if err == nil {
+		return OK
+	}
+	var r Reason
+	if errors.As(err, &r) {
+		return r
+	}
+	return Unavailable
+}
