@@ -1,0 +1,57 @@
+package verify
+
+import (
+	"crypto/hmac"
+	"hash"
+	"sync"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+// macKey is one HMAC key with a pool of keyed hashes, so that a request
+// costs a Reset instead of hmac.New's key schedule and allocations.
+type macKey struct {
+	pool sync.Pool
+}
+
+func newMACKey(h func() hash.Hash, secret authz.Secret) *macKey {
+	k := &macKey{}
+	k.pool.New = func() any { return hmac.New(h, secret) }
+	return k
+}
+
+// sum returns the MAC of the concatenation of parts, appended to dst.
+func (k *macKey) sum(dst []byte, parts ...[]byte) []byte {
+	m := k.pool.Get().(hash.Hash)
+	m.Reset()
+	for _, p := range parts {
+		m.Write(p)
+	}
+	dst = m.Sum(dst)
+	k.pool.Put(m)
+	return dst
+}
+
+// newMACKeys builds one macKey per secret.
+func newMACKeys(h func() hash.Hash, secrets []authz.Secret) []*macKey {
+	keys := make([]*macKey, len(secrets))
+	for i, s := range secrets {
+		keys[i] = newMACKey(h, s)
+	}
+	return keys
+}
+
+// matchMAC returns the MAC of parts under the first key whose MAC equals
+// want, compared in constant time, or nil when none does. Every key is
+// tried: the order of secrets must not show in the timing of a match.
+func matchMAC(keys []*macKey, want []byte, parts ...[]byte) []byte {
+	var match []byte
+	var buf [64]byte
+	for _, k := range keys {
+		got := k.sum(buf[:0], parts...)
+		if hmac.Equal(got, want) && match == nil {
+			match = append([]byte(nil), got...)
+		}
+	}
+	return match
+}
