@@ -1,0 +1,90 @@
+// Package replay holds the nonce stores that remember deliveries for replay
+// protection. Memory is the default, for a single replica.
+package replay
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+// DefaultCapacity is the default number of deliveries a Memory store holds.
+// At about 150 bytes an entry it is some 150 MB at most.
+const DefaultCapacity = 1_000_000
+
+// Memory is an in-memory authz.NonceStore: a bounded LRU of nonce keys, each
+// with its own deadline.
+//
+// When the store is full, remembering a new delivery evicts the least
+// recently used one, possibly before its TTL: a replay of that delivery would
+// then be accepted. EvictedEarly counts those evictions; a non-zero count
+// means the capacity is too small for the traffic and the TTLs.
+type Memory struct {
+	mu    sync.Mutex // makes look-up and insert one atomic step
+	clock authz.Clock
+	lru   *expirable.LRU[authz.NonceKey, time.Time] // value: deadline
+	early atomic.Uint64
+	// forgetting is set while Forget removes a key, whose eviction callback
+	// must not count as an early eviction.
+	forgetting atomic.Bool
+}
+
+// NewMemory returns a store holding at most capacity deliveries (<= 0 means
+// DefaultCapacity), reading deadlines from clock (nil means the system
+// clock).
+func NewMemory(capacity int, clock authz.Clock) *Memory {
+	if capacity <= 0 {
+		capacity = DefaultCapacity
+	}
+	if clock == nil {
+		clock = authz.SystemClock{}
+	}
+	m := &Memory{clock: clock}
+	// The LRU's own expiry drops entries after authz.MaxReplayTTL at the latest, so
+	// memory is returned even without new traffic; each entry's deadline,
+	// on the store's clock, decides freshness.
+	m.lru = expirable.NewLRU[authz.NonceKey, time.Time](capacity, m.onEvict, authz.MaxReplayTTL)
+	return m
+}
+
+func (m *Memory) onEvict(_ authz.NonceKey, deadline time.Time) {
+	if !m.forgetting.Load() && m.clock.Now().Before(deadline) {
+		m.early.Add(1)
+	}
+}
+
+// Remember records key until now+ttl and reports whether it was new (absent
+// or past its deadline).
+func (m *Memory) Remember(_ context.Context, key authz.NonceKey, ttl time.Duration) (bool, error) {
+	now := m.clock.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if deadline, ok := m.lru.Peek(key); ok && now.Before(deadline) {
+		return false, nil
+	}
+	m.lru.Add(key, now.Add(ttl))
+	return true, nil
+}
+
+// Forget removes key.
+func (m *Memory) Forget(_ context.Context, key authz.NonceKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgetting.Store(true)
+	m.lru.Remove(key)
+	m.forgetting.Store(false)
+	return nil
+}
+
+// Len returns the number of deliveries held, including expired ones not yet
+// dropped.
+func (m *Memory) Len() int { return m.lru.Len() }
+
+// EvictedEarly returns how many deliveries were dropped for lack of room
+// before their deadline.
+func (m *Memory) EvictedEarly() uint64 { return m.early.Load() }
