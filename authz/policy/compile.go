@@ -1,0 +1,225 @@
+package policy
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
+)
+
+// DefaultReplayTTL is how long a delivery is remembered when the policy does
+// not say.
+const DefaultReplayTTL = 10 * time.Minute
+
+var (
+	endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	headerName   = regexp.MustCompile("^[a-z0-9!#$%&'*+.^_`|~-]+$")
+	hostName     = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// knownMethods are the methods a match may list.
+var knownMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// compileEndpoint validates ep and builds its authz.Endpoint. Every problem
+// goes to report (errors) or warn; ok is false when any error was reported.
+func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
+	errs := 0
+	fail := func(field, msg string) { errs++; report(field, msg) }
+
+	e = &authz.Endpoint{Name: ep.GetName(), DryRun: ep.GetMode() == policyv1.Mode_DRY_RUN}
+	switch {
+	case e.Name == "":
+		fail("name", "required")
+	case !endpointName.MatchString(e.Name):
+		fail("name", "must match [a-z0-9][a-z0-9._-]* (at most 63 characters)")
+	default:
+		if other, dup := c.seen[e.Name]; dup {
+			fail("name", "duplicate endpoint name, also defined in "+other)
+		} else {
+			c.seen[e.Name] = file
+		}
+	}
+	if e.DryRun {
+		warn("mode", "DRY_RUN: every request is allowed, failures are only logged")
+	}
+
+	e.Match = compileMatch(ep.GetMatch(), fail)
+
+	replayable := false
+	if ep.GetVerify().GetScheme() == nil {
+		fail("verify", "required: name one signature scheme")
+	} else {
+		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), fail)
+	}
+
+	e.ReplayTTL = compileReplay(ep.GetReplay(), replayable, e.Verifier, fail, warn)
+	e.SetHeaders, e.RemoveHeaders = compileOnAllow(ep.GetOnAllow(), fail)
+	return e, errs == 0
+}
+
+func compileMatch(m *policyv1.Match, fail func(field, msg string)) authz.Match {
+	var out authz.Match
+	if m == nil {
+		return out
+	}
+	for i, h := range m.GetHosts() {
+		h = strings.ToLower(h)
+		if !hostName.MatchString(h) {
+			fail(fmt.Sprintf("match.hosts[%d]", i), "must be a host name without port, optionally starting with \"*.\"")
+			continue
+		}
+		out.Hosts = append(out.Hosts, h)
+	}
+	out.Path, out.PathPrefix = m.GetPath(), m.GetPathPrefix()
+	switch {
+	case out.Path != "" && out.PathPrefix != "":
+		fail("match", "set path or path_prefix, not both")
+	case out.Path != "" && !validPath(out.Path):
+		fail("match.path", "must start with / and hold no query string")
+	case out.PathPrefix != "" && !validPath(out.PathPrefix):
+		fail("match.path_prefix", "must start with / and hold no query string")
+	}
+	for i, meth := range m.GetMethods() {
+		meth = strings.ToUpper(meth)
+		if !slices.Contains(knownMethods, meth) {
+			fail(fmt.Sprintf("match.methods[%d]", i), "unknown method; use one of "+strings.Join(knownMethods, ", "))
+			continue
+		}
+		if !slices.Contains(out.Methods, meth) {
+			out.Methods = append(out.Methods, meth)
+		}
+	}
+	return out
+}
+
+func validPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "?# ")
+}
+
+func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, warn func(field, msg string)) time.Duration {
+	if r.GetDisabled() {
+		if r.GetTtl() != "" {
+			fail("replay.ttl", "set with replay.disabled: remove one")
+		}
+		warn("replay", "replay protection disabled: a captured delivery can be sent again")
+		return 0
+	}
+	ttl := DefaultReplayTTL
+	if s := r.GetTtl(); s != "" {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			fail("replay.ttl", fmt.Sprintf("invalid duration %q (use e.g. 10m, 1h)", s))
+			return 0
+		case d <= 0 || d > authz.MaxReplayTTL:
+			fail("replay.ttl", "must be more than 0 and at most "+authz.MaxReplayTTL.String())
+			return 0
+		}
+		ttl = d
+	}
+	if !replayable {
+		if v != nil {
+			warn("verify."+v.Scheme(), "scheme "+v.Scheme()+" signs nothing that tells deliveries apart: no replay protection")
+		}
+		return 0
+	}
+	return ttl
+}
+
+func compileOnAllow(o *policyv1.OnAllow, fail func(field, msg string)) (set []authz.HeaderValue, remove []string) {
+	for _, name := range sortedKeys(o.GetSetHeaders()) {
+		field := "on_allow.set_headers." + name
+		if msg := checkHeaderName(name); msg != "" {
+			fail(field, msg)
+			continue
+		}
+		set = append(set, authz.HeaderValue{Name: name, Value: o.GetSetHeaders()[name]})
+	}
+	for i, name := range o.GetRemoveHeaders() {
+		field := fmt.Sprintf("on_allow.remove_headers[%d]", i)
+		name = strings.ToLower(name)
+		if msg := checkHeaderName(name); msg != "" {
+			fail(field, msg)
+			continue
+		}
+		if _, both := o.GetSetHeaders()[name]; both {
+			fail(field, "also in set_headers")
+			continue
+		}
+		remove = append(remove, name)
+	}
+	return set, remove
+}
+
+// checkHeaderName returns why name cannot be set or removed, or "".
+func checkHeaderName(name string) string {
+	switch {
+	case !headerName.MatchString(name):
+		return "must be a lower-case header name"
+	case strings.HasPrefix(name, authz.HeaderPrefix):
+		return authz.HeaderPrefix + "* headers are reserved for hookguard"
+	case name == "host" || strings.HasPrefix(name, "x-envoy-"):
+		return "Envoy does not let ext_authz change this header"
+	}
+	return ""
+}
+
+// resolveSecrets reads every reference; field is the path of the list.
+func (c *compiler) resolveSecrets(file string, refs []*policyv1.SecretRef, field string, fail func(field, msg string)) []authz.Secret {
+	if len(refs) == 0 {
+		fail(field, "at least one secret is required")
+		return nil
+	}
+	var out []authz.Secret
+	for i, ref := range refs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		var val []byte
+		switch src := ref.GetSource().(type) {
+		case *policyv1.SecretRef_Env:
+			v, ok := c.secrets.LookupEnv(src.Env)
+			if !ok {
+				fail(f+".env", fmt.Sprintf("environment variable %s is not set", src.Env))
+				continue
+			}
+			val = []byte(v)
+		case *policyv1.SecretRef_File:
+			path := src.File
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(filepath.Dir(file), path)
+			}
+			b, err := c.secrets.ReadFile(path)
+			if err != nil {
+				fail(f+".file", fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))
+				continue
+			}
+			val = FileSecret(b)
+		default:
+			fail(f, "set env or file")
+			continue
+		}
+		if len(val) == 0 {
+			fail(f, "secret is empty")
+			continue
+		}
+		out = append(out, authz.Secret(val))
+	}
+	return out
+}
+
+// errorWithoutPath drops the path an *fs.PathError repeats.
+func errorWithoutPath(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
