@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/hookguard/hookguard/authz/policy"
+)
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "output format: text or json")
+	skipSecrets := fs.Bool("skip-secrets", false, "do not resolve secret references (for a policy repository's CI, where the secrets are absent)")
+	if err := parseFlags(fs, args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || (*format != "text" && *format != "json") {
+		fmt.Fprintln(stderr, "usage: hookguard validate [--format text|json] [--skip-secrets] DIR")
+		return 2
+	}
+	dir := fs.Arg(0)
+	var opts policy.Options
+	if *skipSecrets {
+		opts.Secrets = policy.Placeholders{}
+	}
+	res, err := policy.Load(dir, opts)
+	var errs policy.Errors
+	if err != nil && !errors.As(err, &errs) {
+		errs = policy.Errors{{File: dir, Message: err.Error()}}
+	}
+	var warnings []*policy.Diagnostic
+	if res != nil {
+		warnings = res.Warnings
+	}
+	if *format == "json" {
+		out := struct {
+			Valid     bool                 `json:"valid"`
+			Revision  string               `json:"revision,omitempty"`
+			Endpoints int                  `json:"endpoints"`
+			Errors    []*policy.Diagnostic `json:"errors"`
+			Warnings  []*policy.Diagnostic `json:"warnings"`
+		}{Valid: len(errs) == 0, Errors: errs, Warnings: warnings}
+		if res != nil {
+			out.Revision, out.Endpoints = res.Revision, len(res.Policy.Endpoints())
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	} else {
+		for _, e := range errs {
+			fmt.Fprintln(stdout, "error:", e.Error())
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(stdout, "warning:", w.Error())
+		}
+		if res != nil {
+			fmt.Fprintf(stdout, "ok: %d endpoints in %d files, revision %s\n", len(res.Policy.Endpoints()), len(res.Files), res.Revision)
+		} else {
+			fmt.Fprintf(stdout, "invalid: %d errors\n", len(errs))
+		}
+	}
+	if len(errs) > 0 {
+		return 1
+	}
+	return 0
+}
