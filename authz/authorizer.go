@@ -51,7 +51,7 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	d := a.checkEndpoint(ctx, e, r, reason)
 	if e.DryRun {
 		d.DryRun = true
-		if !d.Allow {
+		if d.Denied() {
 			// Let it through identified by endpoint, but never marked
 			// verified and without the unverified delivery id.
 			d.Allow = true
@@ -70,7 +70,19 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	if r.BodyTruncated {
 		return deny(e, BodyTruncated, "")
 	}
-	v, err := e.Verifier.Verify(r, a.clock.Now())
+	now := a.clock.Now()
+	if hs, ok := e.Verifier.(Handshaker); ok && e.Handshakes {
+		resp, err := hs.Handshake(r, now)
+		if err != nil {
+			return deny(e, ReasonOf(err), detail(err))
+		}
+		if resp != nil {
+			d := deny(e, Handshake, "")
+			d.Response = resp
+			return d
+		}
+	}
+	v, err := e.Verifier.Verify(r, now)
 	if err != nil {
 		d := deny(e, ReasonOf(err), detail(err))
 		d.DeliveryID = v.DeliveryID

@@ -51,8 +51,11 @@ type Decision struct {
 	RemoveHeaders []string
 	// RetryAfterSeconds, when non-zero, is sent as Retry-After on deny.
 	RetryAfterSeconds int
+	// Response is hookguard's own answer to a handshake (Reason Handshake):
+	// the request is not forwarded, and the client gets this with 200.
+	Response *Response
 }
 
 // Denied reports whether the decision, enforced, would have denied the
 // request: true for a denial and for a DRY_RUN pass of a failed request.
-func (d *Decision) Denied() bool { return d.Reason != OK }
+func (d *Decision) Denied() bool { return d.Reason != OK && d.Reason != Handshake }

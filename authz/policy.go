@@ -25,6 +25,9 @@ type Endpoint struct {
 	RemoveHeaders []string
 	// DryRun lets every request through and only logs the decision.
 	DryRun bool
+	// Handshakes lets a Handshaker verifier answer its provider's endpoint
+	// verification requests.
+	Handshakes bool
 }
 
 // Match selects requests by host, path and method. See the policy schema

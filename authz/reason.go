@@ -27,12 +27,18 @@ const (
 	// SignatureInvalid: a signature is present but malformed or matches no
 	// secret.
 	SignatureInvalid Reason = "signature_invalid"
+	// TimestampOutOfWindow: the signed timestamp is too old or too far in
+	// the future for the scheme's tolerance.
+	TimestampOutOfWindow Reason = "timestamp_out_of_window"
 	// Replayed: the same signed delivery was already accepted within the
 	// replay window.
 	Replayed Reason = "replayed"
 	// BodyTruncated: Envoy sent only part of the body, which can never
 	// verify.
 	BodyTruncated Reason = "body_truncated"
+	// Handshake: the request was a provider's endpoint verification, and
+	// hookguard answered it itself (Decision.Response).
+	Handshake Reason = "handshake"
 	// Unavailable: hookguard could not decide (an internal error or an
 	// unreachable dependency). The provider should retry later.
 	Unavailable Reason = "unavailable"
@@ -44,13 +50,13 @@ func (r Reason) Error() string { return string(r) }
 // Status is the HTTP status answered for the reason.
 func (r Reason) Status() int {
 	switch r {
-	case OK:
+	case OK, Handshake:
 		return http.StatusOK
 	case NoEndpoint:
 		return http.StatusNotFound
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case SignatureMissing, SignatureInvalid:
+	case SignatureMissing, SignatureInvalid, TimestampOutOfWindow:
 		return http.StatusUnauthorized
 	case Replayed:
 		return http.StatusConflict
@@ -67,7 +73,8 @@ func (r Reason) Status() int {
 // Reasons lists every reason, in declaration order.
 func Reasons() []Reason {
 	return []Reason{OK, NoEndpoint, MethodNotAllowed, SignatureMissing,
-		SignatureInvalid, Replayed, BodyTruncated, Unavailable}
+		SignatureInvalid, TimestampOutOfWindow, Replayed, BodyTruncated,
+		Handshake, Unavailable}
 }
 
 // ReasonOf returns the Reason carried by err: err itself or one it wraps.

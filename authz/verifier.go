@@ -57,3 +57,22 @@ func (Secret) GoString() string { return redacted }
 
 // Format writes "[redacted]" whatever the verb.
 func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+
+// A Handshaker is a Verifier whose provider verifies an endpoint before
+// sending deliveries to it (Zoom, Twitch, Meta, Discord). hookguard answers
+// the handshake itself, so the upstream needs no provider-specific code and
+// never holds the secret.
+type Handshaker interface {
+	Verifier
+	// Handshake returns the answer to r when r is a handshake, and nil when
+	// it is an ordinary delivery. It checks what the provider lets it check
+	// (a signature, a verify token) and returns an error, as Verify does,
+	// when that fails.
+	Handshake(r *Request, now time.Time) (*Response, error)
+}
+
+// Response is a response hookguard answers itself, with status 200.
+type Response struct {
+	ContentType string
+	Body        []byte
+}

@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_decisions_total",
-			Help: "Decisions by endpoint, decision (allow or deny), reason and mode (enforce or dry_run).",
+			Help: "Decisions by endpoint, decision (allow, deny or handshake), reason and mode (enforce or dry_run).",
 		}, []string{"endpoint", "decision", "reason", "mode"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookguard_check_duration_seconds",
@@ -37,7 +37,10 @@ func (m *Metrics) observe(d *authz.Decision, elapsed time.Duration) {
 		return
 	}
 	decision, mode := "allow", "enforce"
-	if d.Denied() {
+	switch {
+	case d.Reason == authz.Handshake:
+		decision = "handshake"
+	case d.Denied():
 		decision = "deny"
 	}
 	if d.DryRun {

@@ -38,6 +38,17 @@ func responseFromDecision(d *authz.Decision, requestID string) *authv3.CheckResp
 		resp.HttpResponse = &authv3.CheckResponse_OkResponse{OkResponse: ok}
 		return resp
 	}
+	if d.Response != nil {
+		// A handshake hookguard answers itself: Envoy's "denied" response
+		// is the only way to answer without going upstream.
+		resp.Status = &rpcstatus.Status{Code: int32(code.Code_PERMISSION_DENIED), Message: string(d.Reason)}
+		resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Headers: []*corev3.HeaderValueOption{overwrite("content-type", d.Response.ContentType)},
+			Body:    string(d.Response.Body),
+		}}
+		return resp
+	}
 	if len(requestID) > maxEchoedRequestID {
 		requestID = requestID[:maxEchoedRequestID]
 	}

@@ -67,7 +67,10 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, elapsed time.D
 		return
 	}
 	decision, mode := "allow", "enforce"
-	if d.Denied() {
+	switch {
+	case d.Reason == authz.Handshake:
+		decision = "handshake"
+	case d.Denied():
 		decision = "deny"
 	}
 	if d.DryRun {

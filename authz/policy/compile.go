@@ -35,7 +35,11 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, w
 	errs := 0
 	fail := func(field, msg string) { errs++; report(field, msg) }
 
-	e = &authz.Endpoint{Name: ep.GetName(), DryRun: ep.GetMode() == policyv1.Mode_DRY_RUN}
+	e = &authz.Endpoint{
+		Name:       ep.GetName(),
+		DryRun:     ep.GetMode() == policyv1.Mode_DRY_RUN,
+		Handshakes: !ep.GetHandshake().GetDisabled(),
+	}
 	switch {
 	case e.Name == "":
 		fail("name", "required")

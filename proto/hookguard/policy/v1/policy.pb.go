@@ -149,7 +149,9 @@ type Endpoint struct {
 	// Header changes applied to allowed requests before they go upstream.
 	OnAllow *OnAllow `protobuf:"bytes,5,opt,name=on_allow,json=onAllow,proto3" json:"on_allow,omitempty"`
 	// ENFORCE (the default) or DRY_RUN.
-	Mode          Mode `protobuf:"varint,6,opt,name=mode,proto3,enum=hookguard.policy.v1.Mode" json:"mode,omitempty"`
+	Mode Mode `protobuf:"varint,6,opt,name=mode,proto3,enum=hookguard.policy.v1.Mode" json:"mode,omitempty"`
+	// Provider handshakes answered by hookguard itself.
+	Handshake     *Handshake `protobuf:"bytes,7,opt,name=handshake,proto3" json:"handshake,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -226,6 +228,63 @@ func (x *Endpoint) GetMode() Mode {
 	return Mode_MODE_UNSPECIFIED
 }
 
+func (x *Endpoint) GetHandshake() *Handshake {
+	if x != nil {
+		return x.Handshake
+	}
+	return nil
+}
+
+// Handshake configures the endpoint-verification requests some providers
+// send before deliveries (Zoom, Twitch, Meta, Discord). hookguard answers
+// them itself, after checking what can be checked, so the upstream needs no
+// provider-specific code and never holds the secret.
+type Handshake struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Passes handshakes to the scheme's normal verification instead, which
+	// then goes upstream when it verifies.
+	Disabled      bool `protobuf:"varint,1,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Handshake) Reset() {
+	*x = Handshake{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Handshake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Handshake) ProtoMessage() {}
+
+func (x *Handshake) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Handshake.ProtoReflect.Descriptor instead.
+func (*Handshake) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Handshake) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 // Match selects requests by host, path and method. When several endpoints
 // match, the most specific wins: an exact path before a longer prefix before
 // a shorter prefix, and within those an exact host before a wildcard host
@@ -249,7 +308,7 @@ type Match struct {
 
 func (x *Match) Reset() {
 	*x = Match{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +320,7 @@ func (x *Match) String() string {
 func (*Match) ProtoMessage() {}
 
 func (x *Match) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +333,7 @@ func (x *Match) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Match.ProtoReflect.Descriptor instead.
 func (*Match) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Match) GetHosts() []string {
@@ -305,301 +364,6 @@ func (x *Match) GetMethods() []string {
 	return nil
 }
 
-// Verify names one signature scheme.
-type Verify struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Types that are valid to be assigned to Scheme:
-	//
-	//	*Verify_Github
-	//	*Verify_Token
-	Scheme        isVerify_Scheme `protobuf_oneof:"scheme"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Verify) Reset() {
-	*x = Verify{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Verify) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Verify) ProtoMessage() {}
-
-func (x *Verify) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Verify.ProtoReflect.Descriptor instead.
-func (*Verify) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *Verify) GetScheme() isVerify_Scheme {
-	if x != nil {
-		return x.Scheme
-	}
-	return nil
-}
-
-func (x *Verify) GetGithub() *GitHubVerify {
-	if x != nil {
-		if x, ok := x.Scheme.(*Verify_Github); ok {
-			return x.Github
-		}
-	}
-	return nil
-}
-
-func (x *Verify) GetToken() *TokenVerify {
-	if x != nil {
-		if x, ok := x.Scheme.(*Verify_Token); ok {
-			return x.Token
-		}
-	}
-	return nil
-}
-
-type isVerify_Scheme interface {
-	isVerify_Scheme()
-}
-
-type Verify_Github struct {
-	// GitHub: X-Hub-Signature-256, HMAC-SHA256 of the raw body.
-	Github *GitHubVerify `protobuf:"bytes,1,opt,name=github,proto3,oneof"`
-}
-
-type Verify_Token struct {
-	// A shared token sent in a header (GitLab, bearer tokens).
-	Token *TokenVerify `protobuf:"bytes,2,opt,name=token,proto3,oneof"`
-}
-
-func (*Verify_Github) isVerify_Scheme() {}
-
-func (*Verify_Token) isVerify_Scheme() {}
-
-// SecretRef points at a secret. Secret values never appear in policy files.
-type SecretRef struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Types that are valid to be assigned to Source:
-	//
-	//	*SecretRef_Env
-	//	*SecretRef_File
-	Source        isSecretRef_Source `protobuf_oneof:"source"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SecretRef) Reset() {
-	*x = SecretRef{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SecretRef) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SecretRef) ProtoMessage() {}
-
-func (x *SecretRef) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SecretRef.ProtoReflect.Descriptor instead.
-func (*SecretRef) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *SecretRef) GetSource() isSecretRef_Source {
-	if x != nil {
-		return x.Source
-	}
-	return nil
-}
-
-func (x *SecretRef) GetEnv() string {
-	if x != nil {
-		if x, ok := x.Source.(*SecretRef_Env); ok {
-			return x.Env
-		}
-	}
-	return ""
-}
-
-func (x *SecretRef) GetFile() string {
-	if x != nil {
-		if x, ok := x.Source.(*SecretRef_File); ok {
-			return x.File
-		}
-	}
-	return ""
-}
-
-type isSecretRef_Source interface {
-	isSecretRef_Source()
-}
-
-type SecretRef_Env struct {
-	// Name of an environment variable holding the secret.
-	Env string `protobuf:"bytes,1,opt,name=env,proto3,oneof"`
-}
-
-type SecretRef_File struct {
-	// Path of a file holding the secret. One trailing newline is ignored.
-	File string `protobuf:"bytes,2,opt,name=file,proto3,oneof"`
-}
-
-func (*SecretRef_Env) isSecretRef_Source() {}
-
-func (*SecretRef_File) isSecretRef_Source() {}
-
-// GitHubVerify checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`.
-// The delivery id is `X-GitHub-Delivery`; the replay key is the signature.
-type GitHubVerify struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Webhook secrets. Every one is tried, so old and new are both accepted
-	// during a rotation.
-	Secrets       []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GitHubVerify) Reset() {
-	*x = GitHubVerify{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GitHubVerify) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GitHubVerify) ProtoMessage() {}
-
-func (x *GitHubVerify) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GitHubVerify.ProtoReflect.Descriptor instead.
-func (*GitHubVerify) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *GitHubVerify) GetSecrets() []*SecretRef {
-	if x != nil {
-		return x.Secrets
-	}
-	return nil
-}
-
-// TokenVerify checks a shared token sent as is in a header. A token signs
-// nothing, so a captured request can be replayed: token endpoints have no
-// replay protection, and `hookguard validate` warns about them.
-type TokenVerify struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Header carrying the token, e.g. `x-gitlab-token` or `authorization`.
-	// Always removed before the request goes upstream.
-	Header string `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	// Text before the token in the header value, e.g. "Bearer " for
-	// `authorization`. Compared case-insensitively.
-	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	// Optional header reported as the delivery id, e.g. `x-gitlab-event-uuid`.
-	IdHeader string `protobuf:"bytes,3,opt,name=id_header,json=idHeader,proto3" json:"id_header,omitempty"`
-	// Accepted tokens. Every one is tried.
-	Secrets       []*SecretRef `protobuf:"bytes,4,rep,name=secrets,proto3" json:"secrets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TokenVerify) Reset() {
-	*x = TokenVerify{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TokenVerify) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TokenVerify) ProtoMessage() {}
-
-func (x *TokenVerify) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TokenVerify.ProtoReflect.Descriptor instead.
-func (*TokenVerify) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *TokenVerify) GetHeader() string {
-	if x != nil {
-		return x.Header
-	}
-	return ""
-}
-
-func (x *TokenVerify) GetPrefix() string {
-	if x != nil {
-		return x.Prefix
-	}
-	return ""
-}
-
-func (x *TokenVerify) GetIdHeader() string {
-	if x != nil {
-		return x.IdHeader
-	}
-	return ""
-}
-
-func (x *TokenVerify) GetSecrets() []*SecretRef {
-	if x != nil {
-		return x.Secrets
-	}
-	return nil
-}
-
 // Replay configures replay protection.
 type Replay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -614,7 +378,7 @@ type Replay struct {
 
 func (x *Replay) Reset() {
 	*x = Replay{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[7]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +390,7 @@ func (x *Replay) String() string {
 func (*Replay) ProtoMessage() {}
 
 func (x *Replay) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[7]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +403,7 @@ func (x *Replay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replay.ProtoReflect.Descriptor instead.
 func (*Replay) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{7}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Replay) GetTtl() string {
@@ -670,7 +434,7 @@ type OnAllow struct {
 
 func (x *OnAllow) Reset() {
 	*x = OnAllow{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[8]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +446,7 @@ func (x *OnAllow) String() string {
 func (*OnAllow) ProtoMessage() {}
 
 func (x *OnAllow) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[8]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +459,7 @@ func (x *OnAllow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OnAllow.ProtoReflect.Descriptor instead.
 func (*OnAllow) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{8}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OnAllow) GetSetHeaders() map[string]string {
@@ -716,38 +480,26 @@ var File_hookguard_policy_v1_policy_proto protoreflect.FileDescriptor
 
 const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	" hookguard/policy/v1/policy.proto\x12\x13hookguard.policy.v1\"I\n" +
+	" hookguard/policy/v1/policy.proto\x12\x13hookguard.policy.v1\x1a hookguard/policy/v1/verify.proto\"I\n" +
 	"\n" +
 	"PolicyFile\x12;\n" +
-	"\tendpoints\x18\x01 \x03(\v2\x1d.hookguard.policy.v1.EndpointR\tendpoints\"\xa2\x02\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x1d.hookguard.policy.v1.EndpointR\tendpoints\"\xe0\x02\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x05match\x18\x02 \x01(\v2\x1a.hookguard.policy.v1.MatchR\x05match\x123\n" +
 	"\x06verify\x18\x03 \x01(\v2\x1b.hookguard.policy.v1.VerifyR\x06verify\x123\n" +
 	"\x06replay\x18\x04 \x01(\v2\x1b.hookguard.policy.v1.ReplayR\x06replay\x127\n" +
 	"\bon_allow\x18\x05 \x01(\v2\x1c.hookguard.policy.v1.OnAllowR\aonAllow\x12-\n" +
-	"\x04mode\x18\x06 \x01(\x0e2\x19.hookguard.policy.v1.ModeR\x04mode\"l\n" +
+	"\x04mode\x18\x06 \x01(\x0e2\x19.hookguard.policy.v1.ModeR\x04mode\x12<\n" +
+	"\thandshake\x18\a \x01(\v2\x1e.hookguard.policy.v1.HandshakeR\thandshake\"'\n" +
+	"\tHandshake\x12\x1a\n" +
+	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"l\n" +
 	"\x05Match\x12\x14\n" +
 	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1f\n" +
 	"\vpath_prefix\x18\x03 \x01(\tR\n" +
 	"pathPrefix\x12\x18\n" +
-	"\amethods\x18\x04 \x03(\tR\amethods\"\x89\x01\n" +
-	"\x06Verify\x12;\n" +
-	"\x06github\x18\x01 \x01(\v2!.hookguard.policy.v1.GitHubVerifyH\x00R\x06github\x128\n" +
-	"\x05token\x18\x02 \x01(\v2 .hookguard.policy.v1.TokenVerifyH\x00R\x05tokenB\b\n" +
-	"\x06scheme\"?\n" +
-	"\tSecretRef\x12\x12\n" +
-	"\x03env\x18\x01 \x01(\tH\x00R\x03env\x12\x14\n" +
-	"\x04file\x18\x02 \x01(\tH\x00R\x04fileB\b\n" +
-	"\x06source\"H\n" +
-	"\fGitHubVerify\x128\n" +
-	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"\x94\x01\n" +
-	"\vTokenVerify\x12\x16\n" +
-	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1b\n" +
-	"\tid_header\x18\x03 \x01(\tR\bidHeader\x128\n" +
-	"\asecrets\x18\x04 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"6\n" +
+	"\amethods\x18\x04 \x03(\tR\amethods\"6\n" +
 	"\x06Replay\x12\x10\n" +
 	"\x03ttl\x18\x01 \x01(\tR\x03ttl\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"\xbe\x01\n" +
@@ -776,37 +528,32 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
-	(Mode)(0),            // 0: hookguard.policy.v1.Mode
-	(*PolicyFile)(nil),   // 1: hookguard.policy.v1.PolicyFile
-	(*Endpoint)(nil),     // 2: hookguard.policy.v1.Endpoint
-	(*Match)(nil),        // 3: hookguard.policy.v1.Match
-	(*Verify)(nil),       // 4: hookguard.policy.v1.Verify
-	(*SecretRef)(nil),    // 5: hookguard.policy.v1.SecretRef
-	(*GitHubVerify)(nil), // 6: hookguard.policy.v1.GitHubVerify
-	(*TokenVerify)(nil),  // 7: hookguard.policy.v1.TokenVerify
-	(*Replay)(nil),       // 8: hookguard.policy.v1.Replay
-	(*OnAllow)(nil),      // 9: hookguard.policy.v1.OnAllow
-	nil,                  // 10: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(Mode)(0),          // 0: hookguard.policy.v1.Mode
+	(*PolicyFile)(nil), // 1: hookguard.policy.v1.PolicyFile
+	(*Endpoint)(nil),   // 2: hookguard.policy.v1.Endpoint
+	(*Handshake)(nil),  // 3: hookguard.policy.v1.Handshake
+	(*Match)(nil),      // 4: hookguard.policy.v1.Match
+	(*Replay)(nil),     // 5: hookguard.policy.v1.Replay
+	(*OnAllow)(nil),    // 6: hookguard.policy.v1.OnAllow
+	nil,                // 7: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),     // 8: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
-	2,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
-	3,  // 1: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	4,  // 2: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
-	8,  // 3: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
-	9,  // 4: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
-	0,  // 5: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Mode
-	6,  // 6: hookguard.policy.v1.Verify.github:type_name -> hookguard.policy.v1.GitHubVerify
-	7,  // 7: hookguard.policy.v1.Verify.token:type_name -> hookguard.policy.v1.TokenVerify
-	5,  // 8: hookguard.policy.v1.GitHubVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 9: hookguard.policy.v1.TokenVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	10, // 10: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2, // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
+	4, // 1: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
+	8, // 2: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	5, // 3: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
+	6, // 4: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
+	0, // 5: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Mode
+	3, // 6: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
+	7, // 7: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -814,21 +561,14 @@ func file_hookguard_policy_v1_policy_proto_init() {
 	if File_hookguard_policy_v1_policy_proto != nil {
 		return
 	}
-	file_hookguard_policy_v1_policy_proto_msgTypes[3].OneofWrappers = []any{
-		(*Verify_Github)(nil),
-		(*Verify_Token)(nil),
-	}
-	file_hookguard_policy_v1_policy_proto_msgTypes[4].OneofWrappers = []any{
-		(*SecretRef_Env)(nil),
-		(*SecretRef_File)(nil),
-	}
+	file_hookguard_policy_v1_verify_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
