@@ -36,16 +36,7 @@ func (m *Metrics) observe(d *authz.Decision, elapsed time.Duration) {
 	if m == nil {
 		return
 	}
-	decision, mode := "allow", "enforce"
-	switch {
-	case d.Reason == authz.Handshake:
-		decision = "handshake"
-	case d.Denied():
-		decision = "deny"
-	}
-	if d.DryRun {
-		mode = "dry_run"
-	}
+	decision, mode := labels(d)
 	m.decisions.WithLabelValues(d.Endpoint, decision, string(d.Reason), mode).Inc()
 	m.latency.Observe(elapsed.Seconds())
 }

@@ -66,16 +66,7 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, elapsed time.D
 	if ev == nil {
 		return
 	}
-	decision, mode := "allow", "enforce"
-	switch {
-	case d.Reason == authz.Handshake:
-		decision = "handshake"
-	case d.Denied():
-		decision = "deny"
-	}
-	if d.DryRun {
-		mode = "dry_run"
-	}
+	decision, mode := labels(d)
 	ev = ev.Str("request_id", r.ID).
 		Str("endpoint", d.Endpoint).
 		Str("decision", decision).
@@ -104,4 +95,21 @@ func sourceString(r *authz.Request) string {
 		return ""
 	}
 	return r.Source.Addr().String()
+}
+
+// labels names a decision ("allow", "deny" or "handshake") and its mode
+// ("enforce" or "dry_run") for the log and the metrics. A DRY_RUN request
+// that failed is "deny": the decision that would have been taken.
+func labels(d *authz.Decision) (decision, mode string) {
+	decision, mode = "allow", "enforce"
+	switch {
+	case d.Reason == authz.Handshake:
+		decision = "handshake"
+	case d.Denied():
+		decision = "deny"
+	}
+	if d.DryRun {
+		mode = "dry_run"
+	}
+	return decision, mode
 }
