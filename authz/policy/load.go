@@ -180,7 +180,7 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 		return
 	}
 	before := len(c.errs)
-	checkKnownFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
+	checkFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
 	if len(c.errs) > before {
 		return
 	}
@@ -212,12 +212,16 @@ func endpointLabel(raw json.RawMessage, i int) string {
 	return fmt.Sprintf("endpoints[%d]", i)
 }
 
-// protojsonLocation is the JSON position protojson puts in its errors; it
-// points into the converted JSON, not the YAML the user wrote, so it goes.
-var protojsonLocation = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+// protojsonNoise is protojson's prefix and the JSON position it puts in its
+// errors; the position points into the converted JSON, not the YAML the user
+// wrote, so it goes.
+var protojsonNoise = regexp.MustCompile(`^proto:\s*|\s*\(line \d+:\d+\)`)
 
+// protojsonMessage is the text of a protojson error. checkFields catches
+// unknown fields and wrong shapes first, with their paths; this is for what
+// remains, such as a number out of range.
 func protojsonMessage(err error) string {
-	return protojsonLocation.ReplaceAllString(err.Error(), "")
+	return protojsonNoise.ReplaceAllString(err.Error(), "")
 }
 
 // yamlLine finds "line N" in a YAML error.

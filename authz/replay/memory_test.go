@@ -1,0 +1,113 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func key(s string) authz.NonceKey { return authz.NewNonceKey("ep", []byte(s)) }
+
+func TestMemoryRememberExpireForget(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	m := NewMemory(10, clock)
+	ctx := context.Background()
+	steps := []struct {
+		do        func()
+		key       string
+		ttl       time.Duration
+		wantFresh bool
+	}{
+		{nil, "a", time.Minute, true},
+		{nil, "a", time.Minute, false},
+		{func() { clock.Add(59 * time.Second) }, "a", time.Minute, false},
+		{func() { clock.Add(time.Second) }, "a", time.Minute, true}, // deadline reached
+		{nil, "a", time.Minute, false},
+		{func() { m.Forget(ctx, key("a")) }, "a", time.Minute, true},
+		{nil, "b", time.Second, true},
+		{func() { clock.Add(2 * time.Second) }, "b", time.Hour, true},
+	}
+	for i, s := range steps {
+		if s.do != nil {
+			s.do()
+		}
+		fresh, err := m.Remember(ctx, key(s.key), s.ttl)
+		if err != nil || fresh != s.wantFresh {
+			t.Fatalf("step %d (%s): fresh=%v err=%v, want fresh=%v", i, s.key, fresh, err, s.wantFresh)
+		}
+	}
+	if m.EvictedEarly() != 0 {
+		t.Fatalf("Forget counted as early eviction: %d", m.EvictedEarly())
+	}
+}
+
+func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	m := NewMemory(100, clock)
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ {
+		if fresh, _ := m.Remember(ctx, key(fmt.Sprint(i)), time.Hour); !fresh {
+			t.Fatalf("key %d not fresh", i)
+		}
+	}
+	if m.Len() != 100 {
+		t.Fatalf("Len = %d, want the capacity 100", m.Len())
+	}
+	if m.EvictedEarly() != 900 {
+		t.Fatalf("EvictedEarly = %d, want 900", m.EvictedEarly())
+	}
+	// Entries past their deadline that are pushed out are not early.
+	clock.Add(2 * time.Hour)
+	for i := 1000; i < 1100; i++ {
+		m.Remember(ctx, key(fmt.Sprint(i)), time.Hour)
+	}
+	if m.EvictedEarly() != 900 {
+		t.Fatalf("expired entries counted as early evictions: %d", m.EvictedEarly())
+	}
+}
+
+func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
+	m := NewMemory(1000, nil)
+	for round := 0; round < 50; round++ {
+		var fresh atomic.Int64
+		var wg sync.WaitGroup
+		k := key(fmt.Sprint("round", round))
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if ok, _ := m.Remember(context.Background(), k, time.Minute); ok {
+					fresh.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if fresh.Load() != 1 {
+			t.Fatalf("round %d: %d callers saw the key as new", round, fresh.Load())
+		}
+	}
+}
+
+func TestMemoryDefaults(t *testing.T) {
+	m := NewMemory(0, nil)
+	if fresh, err := m.Remember(context.Background(), key("x"), time.Minute); !fresh || err != nil {
+		t.Fatal(fresh, err)
+	}
+}
