@@ -67,7 +67,8 @@ set as HOOKGUARD_<FLAG> (e.g. HOOKGUARD_GRPC_ADDR).
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its HOOKGUARD_<FLAG> environment variable.
+// line from its HOOKGUARD_<FLAG> environment variable. Errors are printed to
+// the flag set's output, as the flag package prints its own.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,6 +84,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if v, ok := os.LookupEnv(env); ok {
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s: %w", env, e)
+				fmt.Fprintln(fs.Output(), err)
 			}
 		}
 	})
