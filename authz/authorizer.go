@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // RetryAfterUnavailable is the Retry-After, in seconds, sent with
@@ -16,19 +17,34 @@ const RetryAfterUnavailable = 5
 // safe for concurrent use; SetPolicy swaps the snapshot atomically, and a
 // request in flight finishes on the snapshot it started with.
 type Authorizer struct {
-	policy atomic.Pointer[Policy]
-	nonces NonceStore
-	clock  Clock
+	policy  atomic.Pointer[Policy]
+	nonces  NonceStore
+	limiter Limiter
+	clock   Clock
 }
 
 // NewAuthorizer returns an Authorizer that remembers deliveries in nonces and
-// tells the time with clock. It denies everything with [Unavailable] until
-// SetPolicy is called.
-func NewAuthorizer(nonces NonceStore, clock Clock) *Authorizer {
+// tells the time with clock (nil means the system clock). It denies
+// everything with [Unavailable] until SetPolicy is called.
+func NewAuthorizer(nonces NonceStore, clock Clock, opts ...Option) *Authorizer {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Authorizer{nonces: nonces, clock: clock}
+	a := &Authorizer{nonces: nonces, clock: clock}
+	for _, opt := range opts {
+		opt(a)
+	}
+	return a
+}
+
+// An Option configures an Authorizer.
+type Option func(*Authorizer)
+
+// WithLimiter keeps rate-limit buckets in l. Without a limiter, requests to
+// an endpoint with a rate limit are denied with [Unavailable]: a limit that
+// cannot be enforced fails closed.
+func WithLimiter(l Limiter) Option {
+	return func(a *Authorizer) { a.limiter = l }
 }
 
 // SetPolicy makes p the policy for every request that starts from now on.
@@ -62,19 +78,38 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	return d
 }
 
-// checkEndpoint runs the stages for a selected endpoint, cheapest first.
+// checkEndpoint runs the stages for a selected endpoint, cheapest first:
+// who sends (source, client identity) and how much (rate limit) before any
+// cryptography, so a flood is cut cheaply; then the signature; then the
+// payload, so an unauthenticated sender learns nothing of its rules; and the
+// nonce last.
 func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request, selected Reason) Decision {
 	if selected != OK {
 		return deny(e, selected, "")
 	}
+	if e.Source != nil {
+		if err := e.Source.check(r.Source.Addr()); err != nil {
+			return denyErr(e, err)
+		}
+	}
+	if e.Identity != nil {
+		if err := e.Identity.check(r); err != nil {
+			return denyErr(e, err)
+		}
+	}
+	now := a.clock.Now()
+	if e.RateLimit != nil {
+		if d, limited := a.rateLimit(ctx, e, r, now); limited {
+			return d
+		}
+	}
 	if r.BodyTruncated {
 		return deny(e, BodyTruncated, "")
 	}
-	now := a.clock.Now()
 	if hs, ok := e.Verifier.(Handshaker); ok && e.Handshakes {
 		resp, err := hs.Handshake(r, now)
 		if err != nil {
-			return deny(e, ReasonOf(err), detail(err))
+			return denyErr(e, err)
 		}
 		if resp != nil {
 			d := deny(e, Handshake, "")
@@ -84,9 +119,16 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	v, err := e.Verifier.Verify(r, now)
 	if err != nil {
-		d := deny(e, ReasonOf(err), detail(err))
+		d := denyErr(e, err)
 		d.DeliveryID = v.DeliveryID
 		return d
+	}
+	if e.Payload != nil {
+		if err := e.Payload.check(r); err != nil {
+			d := denyErr(e, err)
+			d.DeliveryID = v.DeliveryID
+			return d
+		}
 	}
 	// Last, and only for a request that passed everything else: remember
 	// the delivery, so unauthenticated traffic cannot fill the cache.
@@ -114,6 +156,37 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	d.SetHeaders, d.RemoveHeaders = e.allowHeaders(r, v.DeliveryID, true)
 	return d
+}
+
+// rateLimit takes a token from the source's and the endpoint's buckets, as
+// the policy asks. limited is true when the request must be denied: over
+// the limit (429), or the limiter failed (503).
+func (a *Authorizer) rateLimit(ctx context.Context, e *endpoint, r *Request, now time.Time) (d Decision, limited bool) {
+	if a.limiter == nil {
+		return deny(e, Unavailable, "rate limit configured but no limiter"), true
+	}
+	rl := e.RateLimit
+	take := func(scope string, key LimitKey) (Decision, bool) {
+		res, err := a.limiter.Take(ctx, key, rl.Limit, now)
+		if err != nil {
+			return deny(e, Unavailable, "rate limiter: "+err.Error()), true
+		}
+		if res.Allowed {
+			return Decision{}, false
+		}
+		d := deny(e, RateLimited, "per "+scope)
+		d.RetryAfterSeconds, d.ResponseHeaders = limitHeaders(scope, rl.Limit, res)
+		return d, true
+	}
+	if rl.PerSource {
+		if d, limited := take("source", LimitKey{Endpoint: e.Name, Source: sourcePrefix(r.Source)}); limited {
+			return d, true
+		}
+	}
+	if rl.PerEndpoint {
+		return take("endpoint", LimitKey{Endpoint: e.Name})
+	}
+	return Decision{}, false
 }
 
 // allowHeaders plans the upstream header changes for an allowed request: the
@@ -156,6 +229,17 @@ func setsHeader(set []HeaderValue, name string) bool {
 		}
 	}
 	return false
+}
+
+// denyErr denies with the reason err carries and its detail; a payload error
+// also gives its JSON pointer.
+func denyErr(e *endpoint, err error) Decision {
+	d := deny(e, ReasonOf(err), detail(err))
+	var pe *PayloadError
+	if errors.As(err, &pe) {
+		d.Pointer = pe.Pointer
+	}
+	return d
 }
 
 func deny(e *endpoint, reason Reason, detail string) Decision {

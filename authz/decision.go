@@ -51,6 +51,12 @@ type Decision struct {
 	RemoveHeaders []string
 	// RetryAfterSeconds, when non-zero, is sent as Retry-After on deny.
 	RetryAfterSeconds int
+	// ResponseHeaders are sent to the client on deny, such as the
+	// RateLimit headers of a rate_limited denial.
+	ResponseHeaders []HeaderValue
+	// Pointer is the JSON pointer of the first failing value of a
+	// malformed_payload or schema_violation denial.
+	Pointer string
 	// Response is hookguard's own answer to a handshake (Reason Handshake):
 	// the request is not forwarded, and the client gets this with 200.
 	Response *Response

@@ -28,6 +28,17 @@ type Endpoint struct {
 	// Handshakes lets a Handshaker verifier answer its provider's endpoint
 	// verification requests.
 	Handshakes bool
+
+	// The stages, each nil when the endpoint does not use it.
+
+	// Source restricts source addresses.
+	Source *SourcePolicy
+	// Identity restricts client certificate identities.
+	Identity *IdentityPolicy
+	// RateLimit limits requests per source and per endpoint.
+	RateLimit *RateLimitPolicy
+	// Payload validates the body once the signature verified.
+	Payload *PayloadPolicy
 }
 
 // Match selects requests by host, path and method. See the policy schema

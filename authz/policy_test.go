@@ -87,6 +87,9 @@ func TestReasonStatuses(t *testing.T) {
 		authz.OK: 200, authz.NoEndpoint: 404, authz.MethodNotAllowed: 405,
 		authz.SignatureMissing: 401, authz.SignatureInvalid: 401, authz.TimestampOutOfWindow: 401,
 		authz.Replayed: 409, authz.BodyTruncated: 413, authz.Handshake: 200, authz.Unavailable: 503,
+		authz.SourceNotAllowed: 403, authz.ClientCertificateRequired: 401, authz.ClientIdentityDenied: 403,
+		authz.RateLimited: 429, authz.BodyTooLarge: 413, authz.UnsupportedMediaType: 415,
+		authz.MalformedPayload: 400, authz.SchemaViolation: 422,
 	}
 	for _, r := range authz.Reasons() {
 		if got, ok := want[r]; !ok || r.Status() != got {

@@ -22,6 +22,16 @@ const (
 	NoEndpoint Reason = "no_endpoint"
 	// MethodNotAllowed: the endpoint matches but not with this method.
 	MethodNotAllowed Reason = "method_not_allowed"
+	// SourceNotAllowed: the source address is not allowed.
+	SourceNotAllowed Reason = "source_not_allowed"
+	// ClientCertificateRequired: the endpoint requires mTLS and the request
+	// came without a client certificate.
+	ClientCertificateRequired Reason = "client_certificate_required"
+	// ClientIdentityDenied: the client certificate's identity is not
+	// allowed.
+	ClientIdentityDenied Reason = "client_identity_denied"
+	// RateLimited: the source or the endpoint is over its rate.
+	RateLimited Reason = "rate_limited"
 	// SignatureMissing: the scheme's signature headers are absent.
 	SignatureMissing Reason = "signature_missing"
 	// SignatureInvalid: a signature is present but malformed or matches no
@@ -36,6 +46,16 @@ const (
 	// BodyTruncated: Envoy sent only part of the body, which can never
 	// verify.
 	BodyTruncated Reason = "body_truncated"
+	// BodyTooLarge: the body is larger than the endpoint accepts.
+	BodyTooLarge Reason = "body_too_large"
+	// UnsupportedMediaType: the content type is not one the endpoint
+	// accepts.
+	UnsupportedMediaType Reason = "unsupported_media_type"
+	// MalformedPayload: the body is not well-formed JSON in UTF-8, or is
+	// nested too deep.
+	MalformedPayload Reason = "malformed_payload"
+	// SchemaViolation: the body does not satisfy its JSON Schema.
+	SchemaViolation Reason = "schema_violation"
 	// Handshake: the request was a provider's endpoint verification, and
 	// hookguard answered it itself (Decision.Response).
 	Handshake Reason = "handshake"
@@ -56,8 +76,20 @@ func (r Reason) Status() int {
 		return http.StatusNotFound
 	case MethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case SignatureMissing, SignatureInvalid, TimestampOutOfWindow:
+	case SignatureMissing, SignatureInvalid, TimestampOutOfWindow, ClientCertificateRequired:
 		return http.StatusUnauthorized
+	case SourceNotAllowed, ClientIdentityDenied:
+		return http.StatusForbidden
+	case RateLimited:
+		return http.StatusTooManyRequests
+	case BodyTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case MalformedPayload:
+		return http.StatusBadRequest
+	case SchemaViolation:
+		return http.StatusUnprocessableEntity
 	case Replayed:
 		return http.StatusConflict
 	case BodyTruncated:
@@ -72,9 +104,11 @@ func (r Reason) Status() int {
 
 // Reasons lists every reason, in declaration order.
 func Reasons() []Reason {
-	return []Reason{OK, NoEndpoint, MethodNotAllowed, SignatureMissing,
-		SignatureInvalid, TimestampOutOfWindow, Replayed, BodyTruncated,
-		Handshake, Unavailable}
+	return []Reason{OK, NoEndpoint, MethodNotAllowed, SourceNotAllowed,
+		ClientCertificateRequired, ClientIdentityDenied, RateLimited,
+		SignatureMissing, SignatureInvalid, TimestampOutOfWindow, Replayed,
+		BodyTruncated, BodyTooLarge, UnsupportedMediaType, MalformedPayload,
+		SchemaViolation, Handshake, Unavailable}
 }
 
 // ReasonOf returns the Reason carried by err: err itself or one it wraps.

@@ -14,15 +14,25 @@ import (
 	"github.com/hookguard/hookguard/authz"
 )
 
-// maxEchoedRequestID bounds the client-influenced request id echoed in a
-// deny body.
-const maxEchoedRequestID = 128
+// maxEchoed bounds the client-influenced strings echoed in a deny body: the
+// request id and a JSON pointer made of the payload's keys.
+const maxEchoed = 128
+
+func bounded(s string) string {
+	if len(s) > maxEchoed {
+		return s[:maxEchoed]
+	}
+	return s
+}
 
 // denyBody is the JSON body of every denial.
 type denyBody struct {
 	Error     authz.Reason `json:"error"`
 	Endpoint  string       `json:"endpoint,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
+	// Pointer is the JSON pointer of the first failing value of a
+	// malformed or schema-violating payload: a place, never a value.
+	Pointer string `json:"pointer,omitempty"`
 }
 
 // responseFromDecision converts the core's Decision into Envoy's
@@ -49,10 +59,8 @@ func responseFromDecision(d *authz.Decision, requestID string) *authv3.CheckResp
 		}}
 		return resp
 	}
-	if len(requestID) > maxEchoedRequestID {
-		requestID = requestID[:maxEchoedRequestID]
-	}
-	body, _ := json.Marshal(denyBody{Error: d.Reason, Endpoint: d.Endpoint, RequestID: requestID})
+	requestID = bounded(requestID)
+	body, _ := json.Marshal(denyBody{Error: d.Reason, Endpoint: d.Endpoint, RequestID: requestID, Pointer: bounded(d.Pointer)})
 	denied := &authv3.DeniedHttpResponse{
 		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
 		Headers: []*corev3.HeaderValueOption{overwrite("content-type", "application/json")},
@@ -60,6 +68,9 @@ func responseFromDecision(d *authz.Decision, requestID string) *authv3.CheckResp
 	}
 	if d.RetryAfterSeconds > 0 {
 		denied.Headers = append(denied.Headers, overwrite("retry-after", strconv.Itoa(d.RetryAfterSeconds)))
+	}
+	for _, h := range d.ResponseHeaders {
+		denied.Headers = append(denied.Headers, overwrite(h.Name, h.Value))
 	}
 	resp.Status = &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)}
 	resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}

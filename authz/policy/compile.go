@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -196,10 +195,7 @@ func (c *compiler) resolveSecrets(file string, refs []*policyv1.SecretRef, field
 			}
 			val = []byte(v)
 		case *policyv1.SecretRef_File:
-			path := src.File
-			if !filepath.IsAbs(path) {
-				path = filepath.Join(filepath.Dir(file), path)
-			}
+			path := resolvePath(file, src.File)
 			b, err := c.secrets.ReadFile(path)
 			if err != nil {
 				fail(f+".file", fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))

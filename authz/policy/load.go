@@ -99,6 +99,7 @@ func compileFiles(dir string, files []string, contents [][]byte, opts Options) (
 	for i, f := range files {
 		c.file(f, contents[i])
 	}
+	c.compileStages()
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
@@ -129,6 +130,8 @@ type compiler struct {
 	endpoints []*authz.Endpoint
 	errs      Errors
 	warnings  []*Diagnostic
+	defaults  *defaults       // the directory's defaults block, if any
+	pending   []pendingStages // endpoints whose stages wait for defaults
 }
 
 // file decodes one policy file and compiles its endpoints.
@@ -152,6 +155,9 @@ func (c *compiler) file(name string, data []byte) {
 		if fieldByName(fileDesc, key) == nil {
 			c.errs = append(c.errs, &Diagnostic{File: name, Field: key, Message: unknownField(fileDesc)})
 		}
+	}
+	if d, ok := doc["defaults"]; ok {
+		c.defaultsBlock(name, d)
 	}
 	var raw []json.RawMessage
 	if eps, ok := doc["endpoints"]; ok {
@@ -193,6 +199,7 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 		c.warnings = append(c.warnings, &Diagnostic{File: file, Endpoint: label, Field: field, Message: msg})
 	}
 	e, ok := c.compileEndpoint(file, &ep, report, warn)
+	c.pending = append(c.pending, pendingStages{file: file, label: label, proto: &ep, endpoint: e})
 	if ok {
 		c.endpoints = append(c.endpoints, e)
 	}

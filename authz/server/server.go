@@ -24,6 +24,7 @@ import (
 	"github.com/hookguard/hookguard/authz"
 	"github.com/hookguard/hookguard/authz/extauthz"
 	"github.com/hookguard/hookguard/authz/policy"
+	"github.com/hookguard/hookguard/authz/ratelimit"
 	"github.com/hookguard/hookguard/authz/replay"
 )
 
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}, []string{"revision"})
 	reg.MustRegister(policyInfo)
 
-	a := authz.NewAuthorizer(nonces, nil)
+	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(ratelimit.NewMemory()))
 	a.SetPolicy(res.Policy)
 	policyInfo.WithLabelValues(res.Revision).Set(1)
 	log.Info().Str("policy_revision", res.Revision).Int("endpoints", len(res.Policy.Endpoints())).

@@ -88,7 +88,13 @@ func (Mode) EnumDescriptor() ([]byte, []int) {
 type PolicyFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The endpoints this file defines. Names are unique across all files.
-	Endpoints     []*Endpoint `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Endpoints []*Endpoint `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Stage settings every endpoint of the directory inherits. At most one
+	// file of a directory may have defaults. An endpoint that sets a stage's
+	// block replaces the default block of that stage as a whole: `source: {}`
+	// lifts a default source restriction, `rate_limit: {disabled: true}` and
+	// `client_identity: {disabled: true}` a default limit or mTLS rule.
+	Defaults      *Defaults `protobuf:"bytes,2,opt,name=defaults,proto3" json:"defaults,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -130,6 +136,82 @@ func (x *PolicyFile) GetEndpoints() []*Endpoint {
 	return nil
 }
 
+func (x *PolicyFile) GetDefaults() *Defaults {
+	if x != nil {
+		return x.Defaults
+	}
+	return nil
+}
+
+// Defaults are the stage blocks endpoints inherit.
+type Defaults struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Source         *Source                `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	ClientIdentity *ClientIdentity        `protobuf:"bytes,2,opt,name=client_identity,json=clientIdentity,proto3" json:"client_identity,omitempty"`
+	RateLimit      *RateLimit             `protobuf:"bytes,3,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	Payload        *Payload               `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Defaults) Reset() {
+	*x = Defaults{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Defaults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Defaults) ProtoMessage() {}
+
+func (x *Defaults) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Defaults.ProtoReflect.Descriptor instead.
+func (*Defaults) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Defaults) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Defaults) GetClientIdentity() *ClientIdentity {
+	if x != nil {
+		return x.ClientIdentity
+	}
+	return nil
+}
+
+func (x *Defaults) GetRateLimit() *RateLimit {
+	if x != nil {
+		return x.RateLimit
+	}
+	return nil
+}
+
+func (x *Defaults) GetPayload() *Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 // Endpoint is one webhook receiver: where its requests arrive and how they
 // are authenticated.
 type Endpoint struct {
@@ -151,14 +233,22 @@ type Endpoint struct {
 	// ENFORCE (the default) or DRY_RUN.
 	Mode Mode `protobuf:"varint,6,opt,name=mode,proto3,enum=hookguard.policy.v1.Mode" json:"mode,omitempty"`
 	// Provider handshakes answered by hookguard itself.
-	Handshake     *Handshake `protobuf:"bytes,7,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	Handshake *Handshake `protobuf:"bytes,7,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	// Which source addresses may send.
+	Source *Source `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	// Which client certificate identities (mTLS) may send.
+	ClientIdentity *ClientIdentity `protobuf:"bytes,9,opt,name=client_identity,json=clientIdentity,proto3" json:"client_identity,omitempty"`
+	// How many requests per source and per endpoint.
+	RateLimit *RateLimit `protobuf:"bytes,10,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// What the payload must look like.
+	Payload       *Payload `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[1]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +260,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[1]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +273,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{1}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Endpoint) GetName() string {
@@ -235,6 +325,460 @@ func (x *Endpoint) GetHandshake() *Handshake {
 	return nil
 }
 
+func (x *Endpoint) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Endpoint) GetClientIdentity() *ClientIdentity {
+	if x != nil {
+		return x.ClientIdentity
+	}
+	return nil
+}
+
+func (x *Endpoint) GetRateLimit() *RateLimit {
+	if x != nil {
+		return x.RateLimit
+	}
+	return nil
+}
+
+func (x *Endpoint) GetPayload() *Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+// Source restricts the source address, as Envoy reports it in
+// source.address: the direct peer, or the client address Envoy derived from
+// X-Forwarded-For when use_remote_address / xff_num_trusted_hops say so.
+// Denied with source_not_allowed (403).
+type Source struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Allowed CIDRs, IPv4 or IPv6 ("192.0.2.0/24", "2001:db8::/32"; a bare
+	// address is a /32 or /128). With no allow rule, every address is allowed
+	// unless denied.
+	AllowCidrs []string `protobuf:"bytes,1,rep,name=allow_cidrs,json=allowCidrs,proto3" json:"allow_cidrs,omitempty"`
+	// Denied CIDRs. A deny wins over an allow.
+	DenyCidrs []string `protobuf:"bytes,2,rep,name=deny_cidrs,json=denyCidrs,proto3" json:"deny_cidrs,omitempty"`
+	// Named lists of allowed CIDRs, one file each: one CIDR a line, `#`
+	// comments, blank lines ignored; a relative path is relative to the policy
+	// file's directory. For a provider's published ranges kept in Git,
+	// e.g. {github: lists/github-hooks.txt}.
+	IpLists       map[string]string `protobuf:"bytes,3,rep,name=ip_lists,json=ipLists,proto3" json:"ip_lists,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Source) Reset() {
+	*x = Source{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Source) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Source) ProtoMessage() {}
+
+func (x *Source) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Source.ProtoReflect.Descriptor instead.
+func (*Source) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Source) GetAllowCidrs() []string {
+	if x != nil {
+		return x.AllowCidrs
+	}
+	return nil
+}
+
+func (x *Source) GetDenyCidrs() []string {
+	if x != nil {
+		return x.DenyCidrs
+	}
+	return nil
+}
+
+func (x *Source) GetIpLists() map[string]string {
+	if x != nil {
+		return x.IpLists
+	}
+	return nil
+}
+
+// ClientIdentity requires a client certificate (mTLS) and restricts its
+// identity. Envoy reports the principal (first URI SAN, else first DNS SAN,
+// else subject) in source.principal, and the certificate itself only with
+// include_peer_certificate. Without a certificate the request is denied with
+// client_certificate_required (401); with one that matches no rule, with
+// client_identity_denied (403). With no rule at all, any certificate will
+// do. The principal rules and the SAN rules are alternatives: one match
+// allows.
+type ClientIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exact principals, e.g. "spiffe://example.org/ns/ci/sa/github".
+	Principals []string `protobuf:"bytes,1,rep,name=principals,proto3" json:"principals,omitempty"`
+	// Principal prefixes, e.g. "spiffe://example.org/ns/ci/".
+	PrincipalPrefixes []string `protobuf:"bytes,2,rep,name=principal_prefixes,json=principalPrefixes,proto3" json:"principal_prefixes,omitempty"`
+	// SPIFFE trust domains: "example.org" allows every
+	// "spiffe://example.org/..." principal.
+	TrustDomains []string `protobuf:"bytes,3,rep,name=trust_domains,json=trustDomains,proto3" json:"trust_domains,omitempty"`
+	// DNS names, any of which the certificate must carry as a SAN. Needs
+	// include_peer_certificate.
+	DnsSans []string `protobuf:"bytes,4,rep,name=dns_sans,json=dnsSans,proto3" json:"dns_sans,omitempty"`
+	// URIs, any of which the certificate must carry as a SAN. Needs
+	// include_peer_certificate.
+	UriSans []string `protobuf:"bytes,5,rep,name=uri_sans,json=uriSans,proto3" json:"uri_sans,omitempty"`
+	// When set, the certificate's SHA-256 fingerprint (hex, colons allowed)
+	// must be one of these, in addition to the identity rules. Needs
+	// include_peer_certificate.
+	Sha256Fingerprints []string `protobuf:"bytes,6,rep,name=sha256_fingerprints,json=sha256Fingerprints,proto3" json:"sha256_fingerprints,omitempty"`
+	// Turns off an inherited client_identity block for this endpoint.
+	Disabled      bool `protobuf:"varint,7,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientIdentity) Reset() {
+	*x = ClientIdentity{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientIdentity) ProtoMessage() {}
+
+func (x *ClientIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientIdentity.ProtoReflect.Descriptor instead.
+func (*ClientIdentity) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClientIdentity) GetPrincipals() []string {
+	if x != nil {
+		return x.Principals
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetPrincipalPrefixes() []string {
+	if x != nil {
+		return x.PrincipalPrefixes
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetTrustDomains() []string {
+	if x != nil {
+		return x.TrustDomains
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetDnsSans() []string {
+	if x != nil {
+		return x.DnsSans
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetUriSans() []string {
+	if x != nil {
+		return x.UriSans
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetSha256Fingerprints() []string {
+	if x != nil {
+		return x.Sha256Fingerprints
+	}
+	return nil
+}
+
+func (x *ClientIdentity) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// RateLimit is a token bucket: `burst` requests at once, refilled at `rate`.
+// It runs before the signature is verified, so a flood costs no
+// cryptography. Denied with rate_limited (429), with Retry-After and the IETF
+// RateLimit-Policy and RateLimit headers.
+type RateLimit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Refill rate: "N/s", "N/m" or "N/h", e.g. "10/s" or "600/m".
+	Rate string `protobuf:"bytes,1,opt,name=rate,proto3" json:"rate,omitempty"`
+	// Bucket size: requests allowed at once. Default: one second's worth of
+	// rate, at least 1.
+	Burst uint32 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	// What a bucket is kept for: "source" (one per source address; IPv6 per
+	// /64, as a single host usually holds a whole /64) and/or "endpoint" (one
+	// for the endpoint). Default [source].
+	Per []string `protobuf:"bytes,3,rep,name=per,proto3" json:"per,omitempty"`
+	// Most source buckets held for the endpoint; the least recently used are
+	// dropped beyond it, so a spray of addresses costs bounded memory.
+	// Default 100000.
+	MaxKeys uint32 `protobuf:"varint,4,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	// Turns off an inherited rate_limit block for this endpoint.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimit) Reset() {
+	*x = RateLimit{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit) ProtoMessage() {}
+
+func (x *RateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
+func (*RateLimit) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RateLimit) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+func (x *RateLimit) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *RateLimit) GetPer() []string {
+	if x != nil {
+		return x.Per
+	}
+	return nil
+}
+
+func (x *RateLimit) GetMaxKeys() uint32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
+func (x *RateLimit) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// Payload validates the body once the signature has verified.
+type Payload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Largest body accepted; larger is body_too_large (413).
+	MaxBytes uint64 `protobuf:"varint,1,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// Allowed media types, such as "application/json" (parameters like
+	// charset are ignored); others are unsupported_media_type (415).
+	ContentTypes []string `protobuf:"bytes,2,rep,name=content_types,json=contentTypes,proto3" json:"content_types,omitempty"`
+	// The body must be well-formed JSON in UTF-8, nested at most max_depth
+	// deep; else malformed_payload (400). Implied by schemas.
+	Json bool `protobuf:"varint,3,opt,name=json,proto3" json:"json,omitempty"`
+	// Deepest nesting of JSON arrays and objects. Default 64.
+	MaxDepth uint32 `protobuf:"varint,4,opt,name=max_depth,json=maxDepth,proto3" json:"max_depth,omitempty"`
+	// JSON Schemas the body must satisfy; else schema_violation (422).
+	Schemas       *Schemas `protobuf:"bytes,5,opt,name=schemas,proto3" json:"schemas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Payload) Reset() {
+	*x = Payload{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Payload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Payload) ProtoMessage() {}
+
+func (x *Payload) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Payload.ProtoReflect.Descriptor instead.
+func (*Payload) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Payload) GetMaxBytes() uint64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *Payload) GetContentTypes() []string {
+	if x != nil {
+		return x.ContentTypes
+	}
+	return nil
+}
+
+func (x *Payload) GetJson() bool {
+	if x != nil {
+		return x.Json
+	}
+	return false
+}
+
+func (x *Payload) GetMaxDepth() uint32 {
+	if x != nil {
+		return x.MaxDepth
+	}
+	return 0
+}
+
+func (x *Payload) GetSchemas() *Schemas {
+	if x != nil {
+		return x.Schemas
+	}
+	return nil
+}
+
+// Schemas chooses a JSON Schema per request, by a header value when the
+// provider sends one event type per header (GitHub's X-GitHub-Event).
+// Schema files are JSON, compiled once when the policy loads; a relative
+// path is relative to the policy file's directory.
+type Schemas struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Header whose value selects the schema, e.g. "x-github-event".
+	Header string `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	// Schema file per header value.
+	ByValue map[string]string `protobuf:"bytes,2,rep,name=by_value,json=byValue,proto3" json:"by_value,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Schema file when the header is absent or has no entry in by_value.
+	// Without a default, such requests are not schema-checked.
+	Default       string `protobuf:"bytes,3,opt,name=default,proto3" json:"default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schemas) Reset() {
+	*x = Schemas{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schemas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schemas) ProtoMessage() {}
+
+func (x *Schemas) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schemas.ProtoReflect.Descriptor instead.
+func (*Schemas) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Schemas) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *Schemas) GetByValue() map[string]string {
+	if x != nil {
+		return x.ByValue
+	}
+	return nil
+}
+
+func (x *Schemas) GetDefault() string {
+	if x != nil {
+		return x.Default
+	}
+	return ""
+}
+
 // Handshake configures the endpoint-verification requests some providers
 // send before deliveries (Zoom, Twitch, Meta, Discord). hookguard answers
 // them itself, after checking what can be checked, so the upstream needs no
@@ -250,7 +794,7 @@ type Handshake struct {
 
 func (x *Handshake) Reset() {
 	*x = Handshake{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +806,7 @@ func (x *Handshake) String() string {
 func (*Handshake) ProtoMessage() {}
 
 func (x *Handshake) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[2]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,7 +819,7 @@ func (x *Handshake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handshake.ProtoReflect.Descriptor instead.
 func (*Handshake) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Handshake) GetDisabled() bool {
@@ -308,7 +852,7 @@ type Match struct {
 
 func (x *Match) Reset() {
 	*x = Match{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +864,7 @@ func (x *Match) String() string {
 func (*Match) ProtoMessage() {}
 
 func (x *Match) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[3]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +877,7 @@ func (x *Match) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Match.ProtoReflect.Descriptor instead.
 func (*Match) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{3}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Match) GetHosts() []string {
@@ -378,7 +922,7 @@ type Replay struct {
 
 func (x *Replay) Reset() {
 	*x = Replay{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +934,7 @@ func (x *Replay) String() string {
 func (*Replay) ProtoMessage() {}
 
 func (x *Replay) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[4]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +947,7 @@ func (x *Replay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replay.ProtoReflect.Descriptor instead.
 func (*Replay) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{4}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Replay) GetTtl() string {
@@ -434,7 +978,7 @@ type OnAllow struct {
 
 func (x *OnAllow) Reset() {
 	*x = OnAllow{}
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +990,7 @@ func (x *OnAllow) String() string {
 func (*OnAllow) ProtoMessage() {}
 
 func (x *OnAllow) ProtoReflect() protoreflect.Message {
-	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[5]
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +1003,7 @@ func (x *OnAllow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OnAllow.ProtoReflect.Descriptor instead.
 func (*OnAllow) Descriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{5}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OnAllow) GetSetHeaders() map[string]string {
@@ -480,10 +1024,17 @@ var File_hookguard_policy_v1_policy_proto protoreflect.FileDescriptor
 
 const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	" hookguard/policy/v1/policy.proto\x12\x13hookguard.policy.v1\x1a hookguard/policy/v1/verify.proto\"I\n" +
+	" hookguard/policy/v1/policy.proto\x12\x13hookguard.policy.v1\x1a hookguard/policy/v1/verify.proto\"\x84\x01\n" +
 	"\n" +
 	"PolicyFile\x12;\n" +
-	"\tendpoints\x18\x01 \x03(\v2\x1d.hookguard.policy.v1.EndpointR\tendpoints\"\xe0\x02\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x1d.hookguard.policy.v1.EndpointR\tendpoints\x129\n" +
+	"\bdefaults\x18\x02 \x01(\v2\x1d.hookguard.policy.v1.DefaultsR\bdefaults\"\x84\x02\n" +
+	"\bDefaults\x123\n" +
+	"\x06source\x18\x01 \x01(\v2\x1b.hookguard.policy.v1.SourceR\x06source\x12L\n" +
+	"\x0fclient_identity\x18\x02 \x01(\v2#.hookguard.policy.v1.ClientIdentityR\x0eclientIdentity\x12=\n" +
+	"\n" +
+	"rate_limit\x18\x03 \x01(\v2\x1e.hookguard.policy.v1.RateLimitR\trateLimit\x126\n" +
+	"\apayload\x18\x04 \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\"\xda\x04\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x05match\x18\x02 \x01(\v2\x1a.hookguard.policy.v1.MatchR\x05match\x123\n" +
@@ -491,7 +1042,51 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\x06replay\x18\x04 \x01(\v2\x1b.hookguard.policy.v1.ReplayR\x06replay\x127\n" +
 	"\bon_allow\x18\x05 \x01(\v2\x1c.hookguard.policy.v1.OnAllowR\aonAllow\x12-\n" +
 	"\x04mode\x18\x06 \x01(\x0e2\x19.hookguard.policy.v1.ModeR\x04mode\x12<\n" +
-	"\thandshake\x18\a \x01(\v2\x1e.hookguard.policy.v1.HandshakeR\thandshake\"'\n" +
+	"\thandshake\x18\a \x01(\v2\x1e.hookguard.policy.v1.HandshakeR\thandshake\x123\n" +
+	"\x06source\x18\b \x01(\v2\x1b.hookguard.policy.v1.SourceR\x06source\x12L\n" +
+	"\x0fclient_identity\x18\t \x01(\v2#.hookguard.policy.v1.ClientIdentityR\x0eclientIdentity\x12=\n" +
+	"\n" +
+	"rate_limit\x18\n" +
+	" \x01(\v2\x1e.hookguard.policy.v1.RateLimitR\trateLimit\x126\n" +
+	"\apayload\x18\v \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\"\xc9\x01\n" +
+	"\x06Source\x12\x1f\n" +
+	"\vallow_cidrs\x18\x01 \x03(\tR\n" +
+	"allowCidrs\x12\x1d\n" +
+	"\n" +
+	"deny_cidrs\x18\x02 \x03(\tR\tdenyCidrs\x12C\n" +
+	"\bip_lists\x18\x03 \x03(\v2(.hookguard.policy.v1.Source.IpListsEntryR\aipLists\x1a:\n" +
+	"\fIpListsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x02\n" +
+	"\x0eClientIdentity\x12\x1e\n" +
+	"\n" +
+	"principals\x18\x01 \x03(\tR\n" +
+	"principals\x12-\n" +
+	"\x12principal_prefixes\x18\x02 \x03(\tR\x11principalPrefixes\x12#\n" +
+	"\rtrust_domains\x18\x03 \x03(\tR\ftrustDomains\x12\x19\n" +
+	"\bdns_sans\x18\x04 \x03(\tR\adnsSans\x12\x19\n" +
+	"\buri_sans\x18\x05 \x03(\tR\auriSans\x12/\n" +
+	"\x13sha256_fingerprints\x18\x06 \x03(\tR\x12sha256Fingerprints\x12\x1a\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\"~\n" +
+	"\tRateLimit\x12\x12\n" +
+	"\x04rate\x18\x01 \x01(\tR\x04rate\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\rR\x05burst\x12\x10\n" +
+	"\x03per\x18\x03 \x03(\tR\x03per\x12\x19\n" +
+	"\bmax_keys\x18\x04 \x01(\rR\amaxKeys\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"\xb4\x01\n" +
+	"\aPayload\x12\x1b\n" +
+	"\tmax_bytes\x18\x01 \x01(\x04R\bmaxBytes\x12#\n" +
+	"\rcontent_types\x18\x02 \x03(\tR\fcontentTypes\x12\x12\n" +
+	"\x04json\x18\x03 \x01(\bR\x04json\x12\x1b\n" +
+	"\tmax_depth\x18\x04 \x01(\rR\bmaxDepth\x126\n" +
+	"\aschemas\x18\x05 \x01(\v2\x1c.hookguard.policy.v1.SchemasR\aschemas\"\xbd\x01\n" +
+	"\aSchemas\x12\x16\n" +
+	"\x06header\x18\x01 \x01(\tR\x06header\x12D\n" +
+	"\bby_value\x18\x02 \x03(\v2).hookguard.policy.v1.Schemas.ByValueEntryR\abyValue\x12\x18\n" +
+	"\adefault\x18\x03 \x01(\tR\adefault\x1a:\n" +
+	"\fByValueEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
 	"\tHandshake\x12\x1a\n" +
 	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"l\n" +
 	"\x05Match\x12\x14\n" +
@@ -528,32 +1123,52 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
-	(Mode)(0),          // 0: hookguard.policy.v1.Mode
-	(*PolicyFile)(nil), // 1: hookguard.policy.v1.PolicyFile
-	(*Endpoint)(nil),   // 2: hookguard.policy.v1.Endpoint
-	(*Handshake)(nil),  // 3: hookguard.policy.v1.Handshake
-	(*Match)(nil),      // 4: hookguard.policy.v1.Match
-	(*Replay)(nil),     // 5: hookguard.policy.v1.Replay
-	(*OnAllow)(nil),    // 6: hookguard.policy.v1.OnAllow
-	nil,                // 7: hookguard.policy.v1.OnAllow.SetHeadersEntry
-	(*Verify)(nil),     // 8: hookguard.policy.v1.Verify
+	(Mode)(0),              // 0: hookguard.policy.v1.Mode
+	(*PolicyFile)(nil),     // 1: hookguard.policy.v1.PolicyFile
+	(*Defaults)(nil),       // 2: hookguard.policy.v1.Defaults
+	(*Endpoint)(nil),       // 3: hookguard.policy.v1.Endpoint
+	(*Source)(nil),         // 4: hookguard.policy.v1.Source
+	(*ClientIdentity)(nil), // 5: hookguard.policy.v1.ClientIdentity
+	(*RateLimit)(nil),      // 6: hookguard.policy.v1.RateLimit
+	(*Payload)(nil),        // 7: hookguard.policy.v1.Payload
+	(*Schemas)(nil),        // 8: hookguard.policy.v1.Schemas
+	(*Handshake)(nil),      // 9: hookguard.policy.v1.Handshake
+	(*Match)(nil),          // 10: hookguard.policy.v1.Match
+	(*Replay)(nil),         // 11: hookguard.policy.v1.Replay
+	(*OnAllow)(nil),        // 12: hookguard.policy.v1.OnAllow
+	nil,                    // 13: hookguard.policy.v1.Source.IpListsEntry
+	nil,                    // 14: hookguard.policy.v1.Schemas.ByValueEntry
+	nil,                    // 15: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),         // 16: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
-	2, // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
-	4, // 1: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	8, // 2: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
-	5, // 3: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
-	6, // 4: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
-	0, // 5: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Mode
-	3, // 6: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
-	7, // 7: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
+	2,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
+	4,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
+	5,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	6,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	7,  // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
+	10, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
+	16, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	11, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
+	12, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
+	0,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Mode
+	9,  // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
+	4,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
+	5,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	6,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	7,  // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
+	13, // 16: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
+	8,  // 17: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
+	14, // 18: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
+	15, // 19: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -568,7 +1183,7 @@ func file_hookguard_policy_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
