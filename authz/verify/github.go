@@ -59,10 +59,10 @@ func (g *GitHub) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 }
 
 // signGitHub returns the headers GitHub sends.
-func signGitHub(secret authz.Secret, m Message) []authz.HeaderValue {
+func signGitHub(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
 	mac := newMACKey(sha256.New, secret).sum(nil, m.Body)
 	return []authz.HeaderValue{
 		{Name: "X-Hub-Signature-256", Value: "sha256=" + hex.EncodeToString(mac)},
 		{Name: "X-GitHub-Delivery", Value: m.ID},
-	}
+	}, nil
 }

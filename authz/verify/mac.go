@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/hmac"
+	"crypto/subtle"
 	"hash"
 	"sync"
 
@@ -54,4 +55,27 @@ func matchMAC(keys []*macKey, want []byte, parts ...[]byte) []byte {
 		}
 	}
 	return match
+}
+
+// matchAnyMAC is matchMAC for a header listing several signatures, as
+// during a provider's key roll: it returns the MAC of parts under the first
+// key whose MAC equals any of wants, and that key's index, or nil and -1.
+// Each key's MAC is computed once and compared with every want in constant
+// time; every key and every want is tried, so neither the position of the
+// matching secret nor that of the matching signature shows in the timing.
+func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (match []byte, index int) {
+	index = -1
+	var buf [64]byte
+	for i, k := range keys {
+		got := k.sum(buf[:0], parts...)
+		hit := 0
+		for _, w := range wants {
+			hit |= subtle.ConstantTimeCompare(got, w)
+		}
+		if hit == 1 && match == nil {
+			match = append([]byte(nil), got...)
+			index = i
+		}
+	}
+	return match, index
 }

@@ -18,13 +18,45 @@ type Message struct {
 	Time time.Time
 	// ID is the delivery id; a random one is made when empty.
 	ID string
+	// URL is the full URL the provider requests, for schemes that sign it
+	// (Twilio, Square, HTTP message signatures).
+	URL string
+	// Method is the request method, for HTTP message signatures; default
+	// POST.
+	Method string
+	// ContentType is the body's media type: Twilio signs the parameters of
+	// an application/x-www-form-urlencoded body, and the digest of any
+	// other.
+	ContentType string
+	// KeyID names the key, for HTTP message signatures.
+	KeyID string
 }
+
+// A signer produces the headers a provider sends. key is the scheme's
+// secret, or for an asymmetric scheme its private key.
+type signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
 
 // signers produce the headers a provider sends, so people and policy tests
 // can make valid deliveries. One per scheme, beside its verifier.
-var signers = map[string]func(secret authz.Secret, m Message) []authz.HeaderValue{
-	"github": signGitHub,
-	"token":  signToken,
+var signers = map[string]signer{
+	"github":                  signGitHub,
+	"token":                   signToken,
+	"stripe":                  signStripe,
+	"slack":                   signSlack,
+	"standard_webhooks":       signStandardWebhooks,
+	"shopify":                 signShopify,
+	"twilio":                  signTwilio,
+	"discord":                 signDiscord,
+	"sendgrid":                signSendGrid,
+	"square":                  signSquare,
+	"zoom":                    signZoom,
+	"linear":                  signLinear,
+	"meta":                    signMeta,
+	"pagerduty":               signPagerDuty,
+	"paddle":                  signPaddle,
+	"twitch":                  signTwitch,
+	"mailgun":                 signMailgun,
+	"http_message_signatures": signHTTPMessageSignatures,
 }
 
 // Schemes lists the schemes Sign supports.
@@ -38,8 +70,13 @@ func Schemes() []string {
 }
 
 // Sign returns the headers the scheme's provider would send with m, signed
-// with secret.
-func Sign(scheme string, secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
+// with key: the secret of an HMAC scheme, the private key of an asymmetric
+// one (Discord, SendGrid, Standard Webhooks v1a, HTTP message signatures).
+//
+// The generic hmac scheme has no signer: its format lives in the policy.
+// For Mailgun, whose signature travels in the body, the headers are empty
+// and the body must carry the signature object; see SignMailgunBody.
+func Sign(scheme string, key authz.Secret, m Message) ([]authz.HeaderValue, error) {
 	sign, ok := signers[scheme]
 	if !ok {
 		return nil, fmt.Errorf("verify: cannot sign scheme %q (known: %v)", scheme, Schemes())
@@ -50,7 +87,14 @@ func Sign(scheme string, secret authz.Secret, m Message) ([]authz.HeaderValue, e
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
-	return sign(secret, m), nil
+	if m.Method == "" {
+		m.Method = "POST"
+	}
+	h, err := sign(key, m)
+	if err != nil {
+		return nil, fmt.Errorf("verify: sign %s: %w", scheme, err)
+	}
+	return h, nil
 }
 
 // newUUID returns a random (version 4) UUID, the form most providers use for

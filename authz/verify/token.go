@@ -69,9 +69,9 @@ func (t *Token) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 }
 
 // signToken returns the headers GitLab sends: the token itself.
-func signToken(secret authz.Secret, m Message) []authz.HeaderValue {
+func signToken(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
 	return []authz.HeaderValue{
 		{Name: "X-Gitlab-Token", Value: string(secret)},
 		{Name: "X-Gitlab-Event-UUID", Value: m.ID},
-	}
+	}, nil
 }

@@ -1,0 +1,335 @@
+package verify
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+// HMACDefaultTolerance is the generic scheme's tolerance when the policy
+// names a timestamp header but no tolerance.
+const HMACDefaultTolerance = 5 * time.Minute
+
+// HMACConfig describes a generic HMAC scheme; see the policy schema
+// (HMACVerify) for each field.
+type HMACConfig struct {
+	Secrets         []authz.Secret
+	Algorithm       string // sha1, sha256 (default), sha512
+	Header          string // lower case
+	Prefix          string
+	Encoding        string // hex (default), base64, base64url
+	SignedContent   string // default "{body}"
+	IDHeader        string // lower case
+	TimestampHeader string // lower case
+	TimestampUnit   string // s (default), ms
+	Tolerance       time.Duration
+	Separator       string
+}
+
+// HMAC verifies a provider-specific HMAC scheme described in the policy:
+// which hash, which header, prefix and encoding, and which parts of the
+// request, in which order and with which literal text between them, are
+// signed. The template is compiled once; a request only hashes the parts.
+// The replay key is the matching MAC.
+type HMAC struct {
+	keys      []*macKey
+	size      int
+	header    string
+	prefix    string
+	decode    func(dst []byte, s string) bool
+	encode    func([]byte) string
+	content   []segment
+	idHeader  string
+	tsHeader  string
+	tsUnit    time.Duration
+	tolerance time.Duration
+	separator string
+	usesID    bool
+	usesTS    bool
+}
+
+// segment is one part of the signed content: literal text or a
+// placeholder.
+type segment struct {
+	kind    segmentKind
+	literal []byte
+}
+
+type segmentKind uint8
+
+const (
+	segLiteral segmentKind = iota
+	segID
+	segTimestamp
+	segBody
+	segMethod
+	segPath
+	segURL
+)
+
+var placeholders = map[string]segmentKind{
+	"id": segID, "timestamp": segTimestamp, "body": segBody,
+	"method": segMethod, "path": segPath, "url": segURL,
+}
+
+// maxTemplateSegments bounds the template, so a request's parts fit an
+// array.
+const maxTemplateSegments = 16
+
+// parseTemplate compiles a signed-content template.
+func parseTemplate(t string) ([]segment, error) {
+	var segs []segment
+	for rest := t; rest != ""; {
+		open := strings.IndexAny(rest, "{}")
+		if open < 0 {
+			segs = append(segs, segment{kind: segLiteral, literal: []byte(rest)})
+			break
+		}
+		if rest[open] == '}' {
+			return nil, errors.New("'}' without '{'")
+		}
+		if open > 0 {
+			segs = append(segs, segment{kind: segLiteral, literal: []byte(rest[:open])})
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, errors.New("'{' without '}'")
+		}
+		name := rest[open+1 : open+end]
+		kind, ok := placeholders[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown placeholder {%s}; use {id}, {timestamp}, {body}, {method}, {path} or {url}", name)
+		}
+		segs = append(segs, segment{kind: kind})
+		rest = rest[open+end+1:]
+	}
+	if len(segs) > maxTemplateSegments {
+		return nil, fmt.Errorf("more than %d parts", maxTemplateSegments)
+	}
+	return segs, nil
+}
+
+// NewHMAC compiles a generic HMAC scheme. Its errors name the field at
+// fault, without the policy's field path, and never a secret.
+func NewHMAC(c HMACConfig) (*HMAC, error) {
+	h := &HMAC{header: c.Header, prefix: c.Prefix, idHeader: c.IDHeader, tsHeader: c.TimestampHeader, separator: c.Separator}
+	var newHash func() hash.Hash
+	switch strings.ToLower(c.Algorithm) {
+	case "sha1":
+		newHash, h.size = sha1.New, sha1.Size
+	case "", "sha256":
+		newHash, h.size = sha256.New, sha256.Size
+	case "sha512":
+		newHash, h.size = sha512.New, sha512.Size
+	default:
+		return nil, errors.New("algorithm: use SHA1, SHA256 or SHA512")
+	}
+	h.keys = newMACKeys(newHash, c.Secrets)
+	switch strings.ToLower(c.Encoding) {
+	case "", "hex":
+		h.decode, h.encode = decodeHexTo, hex.EncodeToString
+	case "base64":
+		h.decode = func(dst []byte, s string) bool { return decodeBase64To(dst, base64.RawStdEncoding, s) }
+		h.encode = base64.StdEncoding.EncodeToString
+	case "base64url":
+		h.decode = func(dst []byte, s string) bool { return decodeBase64To(dst, base64.RawURLEncoding, s) }
+		h.encode = base64.RawURLEncoding.EncodeToString
+	default:
+		return nil, errors.New("encoding: use hex, base64 or base64url")
+	}
+	if c.Header == "" {
+		return nil, errors.New("header: required")
+	}
+	tmpl := c.SignedContent
+	if tmpl == "" {
+		tmpl = "{body}"
+	}
+	var err error
+	if h.content, err = parseTemplate(tmpl); err != nil {
+		return nil, fmt.Errorf("signed_content: %w", err)
+	}
+	hasBody := false
+	for _, s := range h.content {
+		switch s.kind {
+		case segBody:
+			hasBody = true
+		case segID:
+			h.usesID = true
+		case segTimestamp:
+			h.usesTS = true
+		}
+	}
+	if !hasBody {
+		return nil, errors.New("signed_content: must include {body}, or anyone could change the body")
+	}
+	if h.usesID && h.idHeader == "" {
+		return nil, errors.New("id_header: required by {id}")
+	}
+	if h.usesTS && h.tsHeader == "" {
+		return nil, errors.New("timestamp_header: required by {timestamp}")
+	}
+	switch c.TimestampUnit {
+	case "", "s":
+		h.tsUnit = time.Second
+	case "ms":
+		h.tsUnit = time.Millisecond
+	default:
+		return nil, errors.New("timestamp_unit: use s or ms")
+	}
+	if h.tsHeader == "" && c.Tolerance != 0 {
+		return nil, errors.New("tolerance: needs timestamp_header")
+	}
+	h.tolerance = orDefault(c.Tolerance, HMACDefaultTolerance)
+	if strings.TrimSpace(c.Separator) == "" && c.Separator != "" && c.Separator != " " {
+		return nil, errors.New("separator: use a visible character or a single space")
+	}
+	return h, nil
+}
+
+// Scheme returns "hmac".
+func (*HMAC) Scheme() string { return "hmac" }
+
+// Verify checks the configured signature header.
+func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
+	var v authz.Verified
+	sig, err := signatureHeader(r, h.header)
+	if err != nil {
+		return v, err
+	}
+	var id, ts string
+	if h.idHeader != "" {
+		if id, err = headerToken(r, h.idHeader, maxIDLength); err != nil && h.usesID {
+			return v, err
+		}
+		v.DeliveryID = id
+	}
+	if h.tsHeader != "" {
+		if ts, err = headerToken(r, h.tsHeader, maxTimestampHeader); err != nil {
+			return v, err
+		}
+		t, ok := parseUnix(ts, h.tsUnit)
+		if !ok {
+			return v, fmt.Errorf("%w: timestamp is not a Unix time", authz.SignatureInvalid)
+		}
+		if err := checkWindow(t, now, h.tolerance); err != nil {
+			return v, err
+		}
+	}
+	sigs, n, err := h.parseSignatures(sig)
+	if err != nil {
+		return v, err
+	}
+	var buf [maxSignatures][sha512.Size]byte
+	var wants [maxSignatures][]byte
+	k := 0
+	for _, s := range sigs[:n] {
+		if h.decode(buf[k][:h.size], s) {
+			wants[k] = buf[k][:h.size]
+			k++
+		}
+	}
+	if k == 0 {
+		return v, fmt.Errorf("%w: no signature in the expected form", authz.SignatureInvalid)
+	}
+	var parts [maxTemplateSegments][]byte
+	mac, _ := matchAnyMAC(h.keys, wants[:k], h.parts(&parts, r, id, ts)...)
+	if mac == nil {
+		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+	}
+	v.ReplayKey = mac
+	return v, nil
+}
+
+// parseSignatures splits the header on the separator and keeps the entries
+// that carry the prefix, without it; other entries are other versions.
+func (h *HMAC) parseSignatures(sig string) (out [maxSignatures]string, n int, err error) {
+	entries := 0
+	for rest := sig; rest != ""; {
+		var entry string
+		if h.separator == "" {
+			entry, rest = sig, ""
+		} else {
+			entry, rest, _ = strings.Cut(rest, h.separator)
+		}
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		entries++
+		if entries > maxSignatures {
+			return out, 0, errTooMany
+		}
+		if s, ok := strings.CutPrefix(entry, h.prefix); ok {
+			out[n] = s
+			n++
+		}
+	}
+	if n == 0 {
+		return out, 0, fmt.Errorf("%w: no signature with the expected prefix", authz.SignatureInvalid)
+	}
+	return out, n, nil
+}
+
+// parts lays out the signed content of r in buf.
+func (h *HMAC) parts(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts string) [][]byte {
+	p := buf[:0]
+	for _, s := range h.content {
+		switch s.kind {
+		case segLiteral:
+			p = append(p, s.literal)
+		case segID:
+			p = append(p, []byte(id))
+		case segTimestamp:
+			p = append(p, []byte(ts))
+		case segBody:
+			p = append(p, r.Body)
+		case segMethod:
+			p = append(p, []byte(r.Method))
+		case segPath:
+			p = append(p, []byte(r.Path))
+		case segURL:
+			p = append(p, []byte(requestURL(r.Scheme, r.Host, r.Path, r.Query)))
+		}
+	}
+	return p
+}
+
+// Sign returns the signature header, and the id and timestamp headers when
+// configured, for m under the first secret: what `hookguard sign` needs to
+// make deliveries for an endpoint of this scheme. m.URL, when set, is
+// split into the request's scheme, host, path and query.
+func (h *HMAC) Sign(m Message) ([]authz.HeaderValue, error) {
+	if len(h.keys) == 0 {
+		return nil, errors.New("no secret")
+	}
+	r := &authz.Request{Method: m.Method, Body: m.Body}
+	if m.URL != "" {
+		if err := splitURL(m.URL, r); err != nil {
+			return nil, err
+		}
+	}
+	ts := strconv.FormatInt(m.Time.Unix(), 10)
+	if h.tsUnit == time.Millisecond {
+		ts = strconv.FormatInt(m.Time.UnixMilli(), 10)
+	}
+	var parts [maxTemplateSegments][]byte
+	mac := h.keys[0].sum(nil, h.parts(&parts, r, m.ID, ts)...)
+	out := []authz.HeaderValue{{Name: h.header, Value: h.prefix + h.encode(mac)}}
+	if h.idHeader != "" {
+		out = append(out, authz.HeaderValue{Name: h.idHeader, Value: m.ID})
+	}
+	if h.tsHeader != "" {
+		out = append(out, authz.HeaderValue{Name: h.tsHeader, Value: ts})
+	}
+	return out, nil
+}

@@ -1,0 +1,145 @@
+package verify
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+// MailgunDefaultTolerance: Mailgun leaves the window to the application;
+// five minutes leaves room for queueing without letting a captured
+// signature live long.
+const MailgunDefaultTolerance = 5 * time.Minute
+
+// Mailgun verifies Mailgun webhooks. The signature travels in the body, as
+// a "signature" object {timestamp, token, signature} in JSON webhooks or as
+// form fields in legacy ones: the hex HMAC-SHA256 of timestamp followed by
+// token under the webhook signing key.
+//
+// Mailgun does not sign the body: whoever captures one delivery can attach
+// its signature object to any body until the timestamp leaves the window.
+// The replay key (the matching MAC, which covers the token) refuses the
+// second use within the replay TTL, so keep the TTL above the tolerance.
+type Mailgun struct {
+	keys      []*macKey
+	tolerance time.Duration
+}
+
+// NewMailgun returns a Mailgun verifier accepting any of secrets, with
+// timestamps at most tolerance away (zero means MailgunDefaultTolerance).
+func NewMailgun(secrets []authz.Secret, tolerance time.Duration) *Mailgun {
+	return &Mailgun{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, MailgunDefaultTolerance)}
+}
+
+// Scheme returns "mailgun".
+func (*Mailgun) Scheme() string { return "mailgun" }
+
+// mailgunSignature is the signature object of a Mailgun webhook.
+type mailgunSignature struct {
+	Timestamp json.Number `json:"timestamp"`
+	Token     string      `json:"token"`
+	Signature string      `json:"signature"`
+}
+
+// parseMailgunBody reads the signature object from a JSON body, or the
+// timestamp, token and signature fields of a urlencoded form body. It
+// returns nil when the body carries none.
+func parseMailgunBody(contentType string, body []byte) *mailgunSignature {
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	if mediaType == "application/x-www-form-urlencoded" {
+		q, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil
+		}
+		return &mailgunSignature{Timestamp: json.Number(q.Get("timestamp")), Token: q.Get("token"), Signature: q.Get("signature")}
+	}
+	var b struct {
+		Signature *mailgunSignature `json:"signature"`
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return nil
+	}
+	return b.Signature
+}
+
+// Verify checks the body's signature object.
+func (m *Mailgun) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
+	var v authz.Verified
+	s := parseMailgunBody(r.Header.Get("content-type"), r.Body)
+	if s == nil || s.Signature == "" {
+		return v, fmt.Errorf("%w: no signature object in the body", authz.SignatureMissing)
+	}
+	if s.Token == "" || len(s.Token) > maxIDLength {
+		return v, fmt.Errorf("%w: no usable token", authz.SignatureInvalid)
+	}
+	v.DeliveryID = s.Token
+	ts, ok := parseUnix(string(s.Timestamp), time.Second)
+	if !ok {
+		return v, fmt.Errorf("%w: timestamp is not a Unix time", authz.SignatureInvalid)
+	}
+	if err := checkWindow(ts, now, m.tolerance); err != nil {
+		return v, err
+	}
+	var want [sha256.Size]byte
+	if !decodeHexTo(want[:], s.Signature) {
+		return v, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
+	}
+	mac := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
+	if mac == nil {
+		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+	}
+	v.ReplayKey = mac
+	return v, nil
+}
+
+// errMailgunBody is Sign's answer for Mailgun, which signs in the body.
+var errMailgunBody = errors.New("mailgun signs in the body, not in headers: use SignMailgunBody")
+
+func signMailgun(authz.Secret, Message) ([]authz.HeaderValue, error) {
+	return nil, errMailgunBody
+}
+
+// SignMailgunBody returns m.Body, a JSON object, with the signature object
+// Mailgun would add: the timestamp of m.Time, a random token, and their
+// HMAC-SHA256 under key.
+func SignMailgunBody(key authz.Secret, m Message) ([]byte, error) {
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	var obj map[string]json.RawMessage
+	body := bytes.TrimSpace(m.Body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, errors.New("mailgun: the body must be a JSON object")
+	}
+	var tok [25]byte
+	rand.Read(tok[:])
+	s := mailgunSignature{Timestamp: json.Number(strconv.FormatInt(m.Time.Unix(), 10)), Token: hex.EncodeToString(tok[:])}
+	mac := newMACKey(sha256.New, key).sum(nil, []byte(s.Timestamp), []byte(s.Token))
+	s.Signature = hex.EncodeToString(mac)
+	sig, err := json.Marshal(struct {
+		Timestamp string `json:"timestamp"`
+		Token     string `json:"token"`
+		Signature string `json:"signature"`
+	}{string(s.Timestamp), s.Token, s.Signature})
+	if err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		obj = map[string]json.RawMessage{}
+	}
+	obj["signature"] = sig
+	return json.Marshal(obj)
+}

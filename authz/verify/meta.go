@@ -1,0 +1,117 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+)
+
+// MetaSignatureHeader is the header Meta signs deliveries in.
+const MetaSignatureHeader = "x-hub-signature-256"
+
+// Meta verifies Meta webhooks (Facebook, Instagram, Messenger, WhatsApp
+// Cloud API): X-Hub-Signature-256 is "sha256=" and the hex HMAC-SHA256 of
+// the raw body, as sent (Meta escapes non-ASCII as \uXXXX: re-encoding the
+// JSON breaks the signature), under the app secret. Meta signs no timestamp
+// and sends no delivery id; the replay key is the matching MAC.
+//
+// Before subscribing, Meta sends GET ?hub.mode=subscribe&hub.verify_token=
+// ...&hub.challenge=...; Handshake answers it.
+type Meta struct {
+	keys   []*macKey
+	tokens [][sha256.Size]byte
+}
+
+// NewMeta returns a Meta verifier accepting deliveries signed with any of
+// secrets and subscription handshakes with any of verifyTokens (none refuses
+// every handshake).
+func NewMeta(secrets, verifyTokens []authz.Secret) *Meta {
+	m := &Meta{keys: newMACKeys(sha256.New, secrets)}
+	for _, t := range verifyTokens {
+		m.tokens = append(m.tokens, sha256.Sum256(t))
+	}
+	return m
+}
+
+// Scheme returns "meta".
+func (*Meta) Scheme() string { return "meta" }
+
+// Verify checks X-Hub-Signature-256 against the body.
+func (m *Meta) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
+	var v authz.Verified
+	mac, err := verifyHubSignature(m.keys, r)
+	if err != nil {
+		return v, err
+	}
+	v.ReplayKey = mac
+	return v, nil
+}
+
+// verifyHubSignature checks "X-Hub-Signature-256: sha256=<hex>" over the
+// body and returns the matching MAC.
+func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
+	sig, err := signatureHeader(r, MetaSignatureHeader)
+	if err != nil {
+		return nil, err
+	}
+	hexSig, ok := cutPrefixFold(sig, "sha256=")
+	if !ok {
+		return nil, fmt.Errorf("%w: no sha256= prefix", authz.SignatureInvalid)
+	}
+	var want [sha256.Size]byte
+	if !decodeHexTo(want[:], hexSig) {
+		return nil, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
+	}
+	mac := matchMAC(keys, want[:], r.Body)
+	if mac == nil {
+		return nil, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+	}
+	return mac, nil
+}
+
+// Handshake answers Meta's subscription verification: a GET with
+// hub.mode=subscribe whose hub.verify_token is a configured verify token
+// (compared as SHA-256 digests in constant time) gets hub.challenge back as
+// text/plain. Any other request returns nil.
+func (m *Meta) Handshake(r *authz.Request, _ time.Time) (*authz.Response, error) {
+	if r.Method != "GET" || r.Query == "" {
+		return nil, nil
+	}
+	if len(r.Query) > maxSignatureHeader {
+		return nil, fmt.Errorf("%w: query longer than %d bytes", authz.SignatureInvalid, maxSignatureHeader)
+	}
+	q, err := url.ParseQuery(r.Query)
+	if err != nil || q.Get("hub.mode") != "subscribe" {
+		return nil, nil
+	}
+	token := q.Get("hub.verify_token")
+	if token == "" {
+		return nil, fmt.Errorf("%w: no hub.verify_token", authz.SignatureMissing)
+	}
+	digest := sha256.Sum256([]byte(token))
+	match := 0
+	for i := range m.tokens {
+		match |= subtle.ConstantTimeCompare(digest[:], m.tokens[i][:])
+	}
+	if match != 1 {
+		return nil, fmt.Errorf("%w: hub.verify_token matches no verify token", authz.SignatureInvalid)
+	}
+	challenge := q.Get("hub.challenge")
+	if challenge == "" || len(challenge) > maxHandshakeToken {
+		return nil, fmt.Errorf("%w: no usable hub.challenge", authz.SignatureInvalid)
+	}
+	return &authz.Response{ContentType: "text/plain", Body: []byte(challenge)}, nil
+}
+
+// signMeta returns the header Meta sends.
+func signMeta(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
+	h, err := signGitHub(secret, m)
+	if err != nil {
+		return nil, err
+	}
+	return h[:1], nil
+}
