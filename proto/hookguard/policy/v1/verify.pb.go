@@ -31,6 +31,23 @@ type Verify struct {
 	//
 	//	*Verify_Github
 	//	*Verify_Token
+	//	*Verify_Stripe
+	//	*Verify_Slack
+	//	*Verify_StandardWebhooks
+	//	*Verify_Shopify
+	//	*Verify_Twilio
+	//	*Verify_Discord
+	//	*Verify_Sendgrid
+	//	*Verify_Square
+	//	*Verify_Zoom
+	//	*Verify_Linear
+	//	*Verify_Meta
+	//	*Verify_Pagerduty
+	//	*Verify_Paddle
+	//	*Verify_Twitch
+	//	*Verify_Mailgun
+	//	*Verify_Hmac
+	//	*Verify_HttpMessageSignatures
 	Scheme        isVerify_Scheme `protobuf_oneof:"scheme"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -91,6 +108,159 @@ func (x *Verify) GetToken() *TokenVerify {
 	return nil
 }
 
+func (x *Verify) GetStripe() *StripeVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Stripe); ok {
+			return x.Stripe
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetSlack() *SlackVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Slack); ok {
+			return x.Slack
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetStandardWebhooks() *StandardWebhooksVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_StandardWebhooks); ok {
+			return x.StandardWebhooks
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetShopify() *ShopifyVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Shopify); ok {
+			return x.Shopify
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetTwilio() *TwilioVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Twilio); ok {
+			return x.Twilio
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetDiscord() *DiscordVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Discord); ok {
+			return x.Discord
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetSendgrid() *SendGridVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Sendgrid); ok {
+			return x.Sendgrid
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetSquare() *SquareVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Square); ok {
+			return x.Square
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetZoom() *ZoomVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Zoom); ok {
+			return x.Zoom
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetLinear() *LinearVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Linear); ok {
+			return x.Linear
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetMeta() *MetaVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Meta); ok {
+			return x.Meta
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetPagerduty() *PagerDutyVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Pagerduty); ok {
+			return x.Pagerduty
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetPaddle() *PaddleVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Paddle); ok {
+			return x.Paddle
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetTwitch() *TwitchVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Twitch); ok {
+			return x.Twitch
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetMailgun() *MailgunVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Mailgun); ok {
+			return x.Mailgun
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetHmac() *HMACVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Hmac); ok {
+			return x.Hmac
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetHttpMessageSignatures() *HTTPMessageSignaturesVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_HttpMessageSignatures); ok {
+			return x.HttpMessageSignatures
+		}
+	}
+	return nil
+}
+
 type isVerify_Scheme interface {
 	isVerify_Scheme()
 }
@@ -105,9 +275,128 @@ type Verify_Token struct {
 	Token *TokenVerify `protobuf:"bytes,2,opt,name=token,proto3,oneof"`
 }
 
+type Verify_Stripe struct {
+	// Stripe: Stripe-Signature t=,v1=.
+	Stripe *StripeVerify `protobuf:"bytes,3,opt,name=stripe,proto3,oneof"`
+}
+
+type Verify_Slack struct {
+	// Slack: X-Slack-Signature v0.
+	Slack *SlackVerify `protobuf:"bytes,4,opt,name=slack,proto3,oneof"`
+}
+
+type Verify_StandardWebhooks struct {
+	// Standard Webhooks and Svix: webhook-signature v1 and v1a.
+	StandardWebhooks *StandardWebhooksVerify `protobuf:"bytes,5,opt,name=standard_webhooks,json=standardWebhooks,proto3,oneof"`
+}
+
+type Verify_Shopify struct {
+	// Shopify: X-Shopify-Hmac-Sha256.
+	Shopify *ShopifyVerify `protobuf:"bytes,6,opt,name=shopify,proto3,oneof"`
+}
+
+type Verify_Twilio struct {
+	// Twilio: X-Twilio-Signature over URL and parameters.
+	Twilio *TwilioVerify `protobuf:"bytes,7,opt,name=twilio,proto3,oneof"`
+}
+
+type Verify_Discord struct {
+	// Discord interactions: Ed25519.
+	Discord *DiscordVerify `protobuf:"bytes,8,opt,name=discord,proto3,oneof"`
+}
+
+type Verify_Sendgrid struct {
+	// SendGrid Event Webhook: ECDSA P-256.
+	Sendgrid *SendGridVerify `protobuf:"bytes,9,opt,name=sendgrid,proto3,oneof"`
+}
+
+type Verify_Square struct {
+	// Square: HMAC-SHA256 over notification URL and body.
+	Square *SquareVerify `protobuf:"bytes,10,opt,name=square,proto3,oneof"`
+}
+
+type Verify_Zoom struct {
+	// Zoom: x-zm-signature v0.
+	Zoom *ZoomVerify `protobuf:"bytes,11,opt,name=zoom,proto3,oneof"`
+}
+
+type Verify_Linear struct {
+	// Linear: Linear-Signature.
+	Linear *LinearVerify `protobuf:"bytes,12,opt,name=linear,proto3,oneof"`
+}
+
+type Verify_Meta struct {
+	// Meta (Facebook, Instagram, WhatsApp): X-Hub-Signature-256.
+	Meta *MetaVerify `protobuf:"bytes,13,opt,name=meta,proto3,oneof"`
+}
+
+type Verify_Pagerduty struct {
+	// PagerDuty webhooks v3: X-PagerDuty-Signature.
+	Pagerduty *PagerDutyVerify `protobuf:"bytes,14,opt,name=pagerduty,proto3,oneof"`
+}
+
+type Verify_Paddle struct {
+	// Paddle Billing: Paddle-Signature.
+	Paddle *PaddleVerify `protobuf:"bytes,15,opt,name=paddle,proto3,oneof"`
+}
+
+type Verify_Twitch struct {
+	// Twitch EventSub.
+	Twitch *TwitchVerify `protobuf:"bytes,16,opt,name=twitch,proto3,oneof"`
+}
+
+type Verify_Mailgun struct {
+	// Mailgun: signature object in the body.
+	Mailgun *MailgunVerify `protobuf:"bytes,17,opt,name=mailgun,proto3,oneof"`
+}
+
+type Verify_Hmac struct {
+	// A generic HMAC scheme.
+	Hmac *HMACVerify `protobuf:"bytes,18,opt,name=hmac,proto3,oneof"`
+}
+
+type Verify_HttpMessageSignatures struct {
+	// RFC 9421 HTTP Message Signatures.
+	HttpMessageSignatures *HTTPMessageSignaturesVerify `protobuf:"bytes,19,opt,name=http_message_signatures,json=httpMessageSignatures,proto3,oneof"`
+}
+
 func (*Verify_Github) isVerify_Scheme() {}
 
 func (*Verify_Token) isVerify_Scheme() {}
+
+func (*Verify_Stripe) isVerify_Scheme() {}
+
+func (*Verify_Slack) isVerify_Scheme() {}
+
+func (*Verify_StandardWebhooks) isVerify_Scheme() {}
+
+func (*Verify_Shopify) isVerify_Scheme() {}
+
+func (*Verify_Twilio) isVerify_Scheme() {}
+
+func (*Verify_Discord) isVerify_Scheme() {}
+
+func (*Verify_Sendgrid) isVerify_Scheme() {}
+
+func (*Verify_Square) isVerify_Scheme() {}
+
+func (*Verify_Zoom) isVerify_Scheme() {}
+
+func (*Verify_Linear) isVerify_Scheme() {}
+
+func (*Verify_Meta) isVerify_Scheme() {}
+
+func (*Verify_Pagerduty) isVerify_Scheme() {}
+
+func (*Verify_Paddle) isVerify_Scheme() {}
+
+func (*Verify_Twitch) isVerify_Scheme() {}
+
+func (*Verify_Mailgun) isVerify_Scheme() {}
+
+func (*Verify_Hmac) isVerify_Scheme() {}
+
+func (*Verify_HttpMessageSignatures) isVerify_Scheme() {}
 
 // SecretRef points at a secret. Secret values never appear in policy files.
 type SecretRef struct {
@@ -320,14 +609,1121 @@ func (x *TokenVerify) GetSecrets() []*SecretRef {
 	return nil
 }
 
+// StripeVerify checks `Stripe-Signature: t=<ts>,v1=<hex>[,v1=<hex>...]`,
+// HMAC-SHA256 of `<ts>.<body>`. The secret is the endpoint's signing secret
+// as shown, `whsec_` prefix included. Default tolerance 5m.
+type StripeVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StripeVerify) Reset() {
+	*x = StripeVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StripeVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StripeVerify) ProtoMessage() {}
+
+func (x *StripeVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StripeVerify.ProtoReflect.Descriptor instead.
+func (*StripeVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StripeVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *StripeVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// SlackVerify checks `X-Slack-Signature: v0=<hex>`, HMAC-SHA256 of
+// `v0:<X-Slack-Request-Timestamp>:<body>`. Default tolerance 5m.
+type SlackVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlackVerify) Reset() {
+	*x = SlackVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlackVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlackVerify) ProtoMessage() {}
+
+func (x *SlackVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlackVerify.ProtoReflect.Descriptor instead.
+func (*SlackVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SlackVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *SlackVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// StandardWebhooksVerify checks Standard Webhooks (and Svix, whose headers
+// are named `svix-*`): `webhook-signature` lists `v1,<base64 HMAC-SHA256>`
+// and `v1a,<base64 Ed25519>` over `<webhook-id>.<webhook-timestamp>.<body>`.
+// Default tolerance 5m. At least one of secrets and public_keys is required.
+type StandardWebhooksVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Symmetric secrets, `whsec_` followed by base64.
+	Secrets []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// Ed25519 public keys, `whpk_` followed by base64 of 32 bytes.
+	PublicKeys    []*SecretRef `protobuf:"bytes,2,rep,name=public_keys,json=publicKeys,proto3" json:"public_keys,omitempty"`
+	Tolerance     string       `protobuf:"bytes,3,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StandardWebhooksVerify) Reset() {
+	*x = StandardWebhooksVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StandardWebhooksVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StandardWebhooksVerify) ProtoMessage() {}
+
+func (x *StandardWebhooksVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StandardWebhooksVerify.ProtoReflect.Descriptor instead.
+func (*StandardWebhooksVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StandardWebhooksVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *StandardWebhooksVerify) GetPublicKeys() []*SecretRef {
+	if x != nil {
+		return x.PublicKeys
+	}
+	return nil
+}
+
+func (x *StandardWebhooksVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// ShopifyVerify checks `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>`
+// with the app's client secret.
+type ShopifyVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShopifyVerify) Reset() {
+	*x = ShopifyVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShopifyVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShopifyVerify) ProtoMessage() {}
+
+func (x *ShopifyVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShopifyVerify.ProtoReflect.Descriptor instead.
+func (*ShopifyVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ShopifyVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+// TwilioVerify checks `X-Twilio-Signature`: base64 HMAC-SHA1, with the
+// account's Auth Token, of the URL Twilio requested followed by the sorted
+// form parameters; JSON bodies are covered through the URL's `bodySHA256`.
+type TwilioVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Auth Tokens (primary and secondary during a rotation).
+	Secrets       []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwilioVerify) Reset() {
+	*x = TwilioVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwilioVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwilioVerify) ProtoMessage() {}
+
+func (x *TwilioVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwilioVerify.ProtoReflect.Descriptor instead.
+func (*TwilioVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TwilioVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+// DiscordVerify checks `X-Signature-Ed25519`, the hex Ed25519 signature of
+// `<X-Signature-Timestamp><body>`. Default tolerance 5m.
+type DiscordVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Application public keys, hex as shown in the developer portal.
+	PublicKeys    []*SecretRef `protobuf:"bytes,1,rep,name=public_keys,json=publicKeys,proto3" json:"public_keys,omitempty"`
+	Tolerance     string       `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscordVerify) Reset() {
+	*x = DiscordVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscordVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscordVerify) ProtoMessage() {}
+
+func (x *DiscordVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscordVerify.ProtoReflect.Descriptor instead.
+func (*DiscordVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DiscordVerify) GetPublicKeys() []*SecretRef {
+	if x != nil {
+		return x.PublicKeys
+	}
+	return nil
+}
+
+func (x *DiscordVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// SendGridVerify checks `X-Twilio-Email-Event-Webhook-Signature`, base64
+// DER ECDSA P-256/SHA-256 of `<X-Twilio-Email-Event-Webhook-Timestamp><body>`.
+// Default tolerance 5m.
+type SendGridVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Verification keys, base64 DER as shown by SendGrid, or PEM.
+	PublicKeys    []*SecretRef `protobuf:"bytes,1,rep,name=public_keys,json=publicKeys,proto3" json:"public_keys,omitempty"`
+	Tolerance     string       `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendGridVerify) Reset() {
+	*x = SendGridVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendGridVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendGridVerify) ProtoMessage() {}
+
+func (x *SendGridVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendGridVerify.ProtoReflect.Descriptor instead.
+func (*SendGridVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SendGridVerify) GetPublicKeys() []*SecretRef {
+	if x != nil {
+		return x.PublicKeys
+	}
+	return nil
+}
+
+func (x *SendGridVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// SquareVerify checks `X-Square-Hmacsha256-Signature`, base64 HMAC-SHA256
+// of the notification URL followed by the body.
+type SquareVerify struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Secrets []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// The notification URL exactly as configured in Square, e.g.
+	// "https://hooks.example.com/webhooks/square". Required.
+	NotificationUrl string `protobuf:"bytes,2,opt,name=notification_url,json=notificationUrl,proto3" json:"notification_url,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SquareVerify) Reset() {
+	*x = SquareVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SquareVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SquareVerify) ProtoMessage() {}
+
+func (x *SquareVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SquareVerify.ProtoReflect.Descriptor instead.
+func (*SquareVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SquareVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *SquareVerify) GetNotificationUrl() string {
+	if x != nil {
+		return x.NotificationUrl
+	}
+	return ""
+}
+
+// ZoomVerify checks `x-zm-signature: v0=<hex>`, HMAC-SHA256 of
+// `v0:<x-zm-request-timestamp>:<body>` with the app's secret token, and
+// answers `endpoint.url_validation`. Default tolerance 5m.
+type ZoomVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ZoomVerify) Reset() {
+	*x = ZoomVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoomVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoomVerify) ProtoMessage() {}
+
+func (x *ZoomVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoomVerify.ProtoReflect.Descriptor instead.
+func (*ZoomVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ZoomVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ZoomVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// LinearVerify checks `Linear-Signature: <hex HMAC-SHA256(body)>` and the
+// body's `webhookTimestamp` (milliseconds). Default tolerance 1m.
+type LinearVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinearVerify) Reset() {
+	*x = LinearVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinearVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinearVerify) ProtoMessage() {}
+
+func (x *LinearVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinearVerify.ProtoReflect.Descriptor instead.
+func (*LinearVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LinearVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *LinearVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// MetaVerify checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`
+// with the app secret (Facebook, Instagram, WhatsApp), and answers the
+// `GET ?hub.mode=subscribe` verification with the verify token.
+type MetaVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// App secrets.
+	Secrets []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// Verify tokens, as entered in the app dashboard. Without one, the
+	// subscription handshake is refused.
+	VerifyTokens  []*SecretRef `protobuf:"bytes,2,rep,name=verify_tokens,json=verifyTokens,proto3" json:"verify_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaVerify) Reset() {
+	*x = MetaVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaVerify) ProtoMessage() {}
+
+func (x *MetaVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaVerify.ProtoReflect.Descriptor instead.
+func (*MetaVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *MetaVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *MetaVerify) GetVerifyTokens() []*SecretRef {
+	if x != nil {
+		return x.VerifyTokens
+	}
+	return nil
+}
+
+// PagerDutyVerify checks `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]`,
+// HMAC-SHA256 of the body (webhooks v3).
+type PagerDutyVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PagerDutyVerify) Reset() {
+	*x = PagerDutyVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PagerDutyVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PagerDutyVerify) ProtoMessage() {}
+
+func (x *PagerDutyVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PagerDutyVerify.ProtoReflect.Descriptor instead.
+func (*PagerDutyVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PagerDutyVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+// PaddleVerify checks `Paddle-Signature: ts=<ts>;h1=<hex>`, HMAC-SHA256 of
+// `<ts>:<body>` with the notification destination's secret key (the
+// `pdl_ntfset_` prefix is part of it). Default tolerance 5s.
+type PaddleVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaddleVerify) Reset() {
+	*x = PaddleVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaddleVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaddleVerify) ProtoMessage() {}
+
+func (x *PaddleVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaddleVerify.ProtoReflect.Descriptor instead.
+func (*PaddleVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PaddleVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *PaddleVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// TwitchVerify checks Twitch EventSub: `Twitch-Eventsub-Message-Signature:
+// sha256=<hex>`, HMAC-SHA256 of message id, timestamp and body, and answers
+// `webhook_callback_verification`. Default tolerance 10m.
+type TwitchVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TwitchVerify) Reset() {
+	*x = TwitchVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TwitchVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TwitchVerify) ProtoMessage() {}
+
+func (x *TwitchVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TwitchVerify.ProtoReflect.Descriptor instead.
+func (*TwitchVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TwitchVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *TwitchVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// MailgunVerify checks Mailgun's `signature` object in the body (JSON or
+// form): hex HMAC-SHA256 of timestamp and token with the webhook signing
+// key. Mailgun does not sign the body itself. Default tolerance 5m.
+type MailgunVerify struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*SecretRef           `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,2,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MailgunVerify) Reset() {
+	*x = MailgunVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MailgunVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MailgunVerify) ProtoMessage() {}
+
+func (x *MailgunVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MailgunVerify.ProtoReflect.Descriptor instead.
+func (*MailgunVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MailgunVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *MailgunVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// HMACVerify is a generic HMAC scheme for providers without a built-in one.
+type HMACVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Accepted secrets, raw bytes as given.
+	Secrets []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// SHA1, SHA256 (default) or SHA512.
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// Header carrying the signature. Required.
+	Header string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
+	// Text before each signature, e.g. "sha256=" or "v1=". A list entry
+	// without it is skipped as another version.
+	Prefix string `protobuf:"bytes,4,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// hex (default), base64 or base64url (padding optional).
+	Encoding string `protobuf:"bytes,5,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	// What is signed: literal text and the placeholders {id}, {timestamp},
+	// {body}, {method}, {path} and {url}. Must include {body}. Default
+	// "{body}".
+	SignedContent string `protobuf:"bytes,6,opt,name=signed_content,json=signedContent,proto3" json:"signed_content,omitempty"`
+	// Header carrying the delivery id, required by {id}.
+	IdHeader string `protobuf:"bytes,7,opt,name=id_header,json=idHeader,proto3" json:"id_header,omitempty"`
+	// Header carrying the timestamp, required by {timestamp}; when set, the
+	// timestamp is checked against tolerance.
+	TimestampHeader string `protobuf:"bytes,8,opt,name=timestamp_header,json=timestampHeader,proto3" json:"timestamp_header,omitempty"`
+	// Unit of the timestamp: s (default) or ms.
+	TimestampUnit string `protobuf:"bytes,9,opt,name=timestamp_unit,json=timestampUnit,proto3" json:"timestamp_unit,omitempty"`
+	// Default 5m.
+	Tolerance string `protobuf:"bytes,10,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	// Separates several signatures in the header, e.g. "," or " ". Empty
+	// means one signature.
+	Separator     string `protobuf:"bytes,11,opt,name=separator,proto3" json:"separator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HMACVerify) Reset() {
+	*x = HMACVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HMACVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HMACVerify) ProtoMessage() {}
+
+func (x *HMACVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HMACVerify.ProtoReflect.Descriptor instead.
+func (*HMACVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HMACVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *HMACVerify) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetHeader() string {
+	if x != nil {
+		return x.Header
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetSignedContent() string {
+	if x != nil {
+		return x.SignedContent
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetIdHeader() string {
+	if x != nil {
+		return x.IdHeader
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetTimestampHeader() string {
+	if x != nil {
+		return x.TimestampHeader
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetTimestampUnit() string {
+	if x != nil {
+		return x.TimestampUnit
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetSeparator() string {
+	if x != nil {
+		return x.Separator
+	}
+	return ""
+}
+
+// HTTPMessageSignaturesVerify checks RFC 9421 HTTP Message Signatures:
+// `Signature-Input` and `Signature`, with `Content-Digest` (RFC 9530)
+// checked against the body when covered. Signatures must carry `created`.
+// Default tolerance 5m.
+type HTTPMessageSignaturesVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys, looked up by the signature's keyid.
+	Keys []*HTTPSignatureKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Components every accepted signature must cover. Default: "@method",
+	// "@authority", "@path", "content-digest".
+	RequiredComponents []string `protobuf:"bytes,2,rep,name=required_components,json=requiredComponents,proto3" json:"required_components,omitempty"`
+	Tolerance          string   `protobuf:"bytes,3,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *HTTPMessageSignaturesVerify) Reset() {
+	*x = HTTPMessageSignaturesVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPMessageSignaturesVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPMessageSignaturesVerify) ProtoMessage() {}
+
+func (x *HTTPMessageSignaturesVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPMessageSignaturesVerify.ProtoReflect.Descriptor instead.
+func (*HTTPMessageSignaturesVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *HTTPMessageSignaturesVerify) GetKeys() []*HTTPSignatureKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *HTTPMessageSignaturesVerify) GetRequiredComponents() []string {
+	if x != nil {
+		return x.RequiredComponents
+	}
+	return nil
+}
+
+func (x *HTTPMessageSignaturesVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+// HTTPSignatureKey is one key of HTTPMessageSignaturesVerify. Several keys
+// may share a keyid during a rotation.
+type HTTPSignatureKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The keyid signatures name.
+	Keyid string `protobuf:"bytes,1,opt,name=keyid,proto3" json:"keyid,omitempty"`
+	// hmac-sha256, ed25519 or ecdsa-p256-sha256.
+	Algorithm string `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	// hmac-sha256: base64 of the shared key. ed25519: PEM, or base64 of the
+	// 32-byte public key. ecdsa-p256-sha256: PEM, or base64 DER
+	// SubjectPublicKeyInfo.
+	Key           *SecretRef `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPSignatureKey) Reset() {
+	*x = HTTPSignatureKey{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPSignatureKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPSignatureKey) ProtoMessage() {}
+
+func (x *HTTPSignatureKey) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPSignatureKey.ProtoReflect.Descriptor instead.
+func (*HTTPSignatureKey) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *HTTPSignatureKey) GetKeyid() string {
+	if x != nil {
+		return x.Keyid
+	}
+	return ""
+}
+
+func (x *HTTPSignatureKey) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
+func (x *HTTPSignatureKey) GetKey() *SecretRef {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 var File_hookguard_policy_v1_verify_proto protoreflect.FileDescriptor
 
 const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\n" +
-	" hookguard/policy/v1/verify.proto\x12\x13hookguard.policy.v1\"\x89\x01\n" +
+	" hookguard/policy/v1/verify.proto\x12\x13hookguard.policy.v1\"\xe7\t\n" +
 	"\x06Verify\x12;\n" +
 	"\x06github\x18\x01 \x01(\v2!.hookguard.policy.v1.GitHubVerifyH\x00R\x06github\x128\n" +
-	"\x05token\x18\x02 \x01(\v2 .hookguard.policy.v1.TokenVerifyH\x00R\x05tokenB\b\n" +
+	"\x05token\x18\x02 \x01(\v2 .hookguard.policy.v1.TokenVerifyH\x00R\x05token\x12;\n" +
+	"\x06stripe\x18\x03 \x01(\v2!.hookguard.policy.v1.StripeVerifyH\x00R\x06stripe\x128\n" +
+	"\x05slack\x18\x04 \x01(\v2 .hookguard.policy.v1.SlackVerifyH\x00R\x05slack\x12Z\n" +
+	"\x11standard_webhooks\x18\x05 \x01(\v2+.hookguard.policy.v1.StandardWebhooksVerifyH\x00R\x10standardWebhooks\x12>\n" +
+	"\ashopify\x18\x06 \x01(\v2\".hookguard.policy.v1.ShopifyVerifyH\x00R\ashopify\x12;\n" +
+	"\x06twilio\x18\a \x01(\v2!.hookguard.policy.v1.TwilioVerifyH\x00R\x06twilio\x12>\n" +
+	"\adiscord\x18\b \x01(\v2\".hookguard.policy.v1.DiscordVerifyH\x00R\adiscord\x12A\n" +
+	"\bsendgrid\x18\t \x01(\v2#.hookguard.policy.v1.SendGridVerifyH\x00R\bsendgrid\x12;\n" +
+	"\x06square\x18\n" +
+	" \x01(\v2!.hookguard.policy.v1.SquareVerifyH\x00R\x06square\x125\n" +
+	"\x04zoom\x18\v \x01(\v2\x1f.hookguard.policy.v1.ZoomVerifyH\x00R\x04zoom\x12;\n" +
+	"\x06linear\x18\f \x01(\v2!.hookguard.policy.v1.LinearVerifyH\x00R\x06linear\x125\n" +
+	"\x04meta\x18\r \x01(\v2\x1f.hookguard.policy.v1.MetaVerifyH\x00R\x04meta\x12D\n" +
+	"\tpagerduty\x18\x0e \x01(\v2$.hookguard.policy.v1.PagerDutyVerifyH\x00R\tpagerduty\x12;\n" +
+	"\x06paddle\x18\x0f \x01(\v2!.hookguard.policy.v1.PaddleVerifyH\x00R\x06paddle\x12;\n" +
+	"\x06twitch\x18\x10 \x01(\v2!.hookguard.policy.v1.TwitchVerifyH\x00R\x06twitch\x12>\n" +
+	"\amailgun\x18\x11 \x01(\v2\".hookguard.policy.v1.MailgunVerifyH\x00R\amailgun\x125\n" +
+	"\x04hmac\x18\x12 \x01(\v2\x1f.hookguard.policy.v1.HMACVerifyH\x00R\x04hmac\x12j\n" +
+	"\x17http_message_signatures\x18\x13 \x01(\v20.hookguard.policy.v1.HTTPMessageSignaturesVerifyH\x00R\x15httpMessageSignaturesB\b\n" +
 	"\x06scheme\"?\n" +
 	"\tSecretRef\x12\x12\n" +
 	"\x03env\x18\x01 \x01(\tH\x00R\x03env\x12\x14\n" +
@@ -339,7 +1735,77 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\tR\x06header\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1b\n" +
 	"\tid_header\x18\x03 \x01(\tR\bidHeader\x128\n" +
-	"\asecrets\x18\x04 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecretsBCZAgithub.com/hookguard/hookguard/proto/hookguard/policy/v1;policyv1b\x06proto3"
+	"\asecrets\x18\x04 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"f\n" +
+	"\fStripeVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"e\n" +
+	"\vSlackVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"\xb1\x01\n" +
+	"\x16StandardWebhooksVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12?\n" +
+	"\vpublic_keys\x18\x02 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\n" +
+	"publicKeys\x12\x1c\n" +
+	"\ttolerance\x18\x03 \x01(\tR\ttolerance\"I\n" +
+	"\rShopifyVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"H\n" +
+	"\fTwilioVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"n\n" +
+	"\rDiscordVerify\x12?\n" +
+	"\vpublic_keys\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\n" +
+	"publicKeys\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"o\n" +
+	"\x0eSendGridVerify\x12?\n" +
+	"\vpublic_keys\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\n" +
+	"publicKeys\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"s\n" +
+	"\fSquareVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12)\n" +
+	"\x10notification_url\x18\x02 \x01(\tR\x0fnotificationUrl\"d\n" +
+	"\n" +
+	"ZoomVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"f\n" +
+	"\fLinearVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"\x8b\x01\n" +
+	"\n" +
+	"MetaVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12C\n" +
+	"\rverify_tokens\x18\x02 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\fverifyTokens\"K\n" +
+	"\x0fPagerDutyVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\"f\n" +
+	"\fPaddleVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"f\n" +
+	"\fTwitchVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"g\n" +
+	"\rMailgunVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"\x82\x03\n" +
+	"\n" +
+	"HMACVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x16\n" +
+	"\x06header\x18\x03 \x01(\tR\x06header\x12\x16\n" +
+	"\x06prefix\x18\x04 \x01(\tR\x06prefix\x12\x1a\n" +
+	"\bencoding\x18\x05 \x01(\tR\bencoding\x12%\n" +
+	"\x0esigned_content\x18\x06 \x01(\tR\rsignedContent\x12\x1b\n" +
+	"\tid_header\x18\a \x01(\tR\bidHeader\x12)\n" +
+	"\x10timestamp_header\x18\b \x01(\tR\x0ftimestampHeader\x12%\n" +
+	"\x0etimestamp_unit\x18\t \x01(\tR\rtimestampUnit\x12\x1c\n" +
+	"\ttolerance\x18\n" +
+	" \x01(\tR\ttolerance\x12\x1c\n" +
+	"\tseparator\x18\v \x01(\tR\tseparator\"\xa7\x01\n" +
+	"\x1bHTTPMessageSignaturesVerify\x129\n" +
+	"\x04keys\x18\x01 \x03(\v2%.hookguard.policy.v1.HTTPSignatureKeyR\x04keys\x12/\n" +
+	"\x13required_components\x18\x02 \x03(\tR\x12requiredComponents\x12\x1c\n" +
+	"\ttolerance\x18\x03 \x01(\tR\ttolerance\"x\n" +
+	"\x10HTTPSignatureKey\x12\x14\n" +
+	"\x05keyid\x18\x01 \x01(\tR\x05keyid\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x120\n" +
+	"\x03key\x18\x03 \x01(\v2\x1e.hookguard.policy.v1.SecretRefR\x03keyBCZAgithub.com/hookguard/hookguard/proto/hookguard/policy/v1;policyv1b\x06proto3"
 
 var (
 	file_hookguard_policy_v1_verify_proto_rawDescOnce sync.Once
@@ -353,23 +1819,78 @@ func file_hookguard_policy_v1_verify_proto_rawDescGZIP() []byte {
 	return file_hookguard_policy_v1_verify_proto_rawDescData
 }
 
-var file_hookguard_policy_v1_verify_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_hookguard_policy_v1_verify_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_hookguard_policy_v1_verify_proto_goTypes = []any{
-	(*Verify)(nil),       // 0: hookguard.policy.v1.Verify
-	(*SecretRef)(nil),    // 1: hookguard.policy.v1.SecretRef
-	(*GitHubVerify)(nil), // 2: hookguard.policy.v1.GitHubVerify
-	(*TokenVerify)(nil),  // 3: hookguard.policy.v1.TokenVerify
+	(*Verify)(nil),                      // 0: hookguard.policy.v1.Verify
+	(*SecretRef)(nil),                   // 1: hookguard.policy.v1.SecretRef
+	(*GitHubVerify)(nil),                // 2: hookguard.policy.v1.GitHubVerify
+	(*TokenVerify)(nil),                 // 3: hookguard.policy.v1.TokenVerify
+	(*StripeVerify)(nil),                // 4: hookguard.policy.v1.StripeVerify
+	(*SlackVerify)(nil),                 // 5: hookguard.policy.v1.SlackVerify
+	(*StandardWebhooksVerify)(nil),      // 6: hookguard.policy.v1.StandardWebhooksVerify
+	(*ShopifyVerify)(nil),               // 7: hookguard.policy.v1.ShopifyVerify
+	(*TwilioVerify)(nil),                // 8: hookguard.policy.v1.TwilioVerify
+	(*DiscordVerify)(nil),               // 9: hookguard.policy.v1.DiscordVerify
+	(*SendGridVerify)(nil),              // 10: hookguard.policy.v1.SendGridVerify
+	(*SquareVerify)(nil),                // 11: hookguard.policy.v1.SquareVerify
+	(*ZoomVerify)(nil),                  // 12: hookguard.policy.v1.ZoomVerify
+	(*LinearVerify)(nil),                // 13: hookguard.policy.v1.LinearVerify
+	(*MetaVerify)(nil),                  // 14: hookguard.policy.v1.MetaVerify
+	(*PagerDutyVerify)(nil),             // 15: hookguard.policy.v1.PagerDutyVerify
+	(*PaddleVerify)(nil),                // 16: hookguard.policy.v1.PaddleVerify
+	(*TwitchVerify)(nil),                // 17: hookguard.policy.v1.TwitchVerify
+	(*MailgunVerify)(nil),               // 18: hookguard.policy.v1.MailgunVerify
+	(*HMACVerify)(nil),                  // 19: hookguard.policy.v1.HMACVerify
+	(*HTTPMessageSignaturesVerify)(nil), // 20: hookguard.policy.v1.HTTPMessageSignaturesVerify
+	(*HTTPSignatureKey)(nil),            // 21: hookguard.policy.v1.HTTPSignatureKey
 }
 var file_hookguard_policy_v1_verify_proto_depIdxs = []int32{
-	2, // 0: hookguard.policy.v1.Verify.github:type_name -> hookguard.policy.v1.GitHubVerify
-	3, // 1: hookguard.policy.v1.Verify.token:type_name -> hookguard.policy.v1.TokenVerify
-	1, // 2: hookguard.policy.v1.GitHubVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	1, // 3: hookguard.policy.v1.TokenVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	2,  // 0: hookguard.policy.v1.Verify.github:type_name -> hookguard.policy.v1.GitHubVerify
+	3,  // 1: hookguard.policy.v1.Verify.token:type_name -> hookguard.policy.v1.TokenVerify
+	4,  // 2: hookguard.policy.v1.Verify.stripe:type_name -> hookguard.policy.v1.StripeVerify
+	5,  // 3: hookguard.policy.v1.Verify.slack:type_name -> hookguard.policy.v1.SlackVerify
+	6,  // 4: hookguard.policy.v1.Verify.standard_webhooks:type_name -> hookguard.policy.v1.StandardWebhooksVerify
+	7,  // 5: hookguard.policy.v1.Verify.shopify:type_name -> hookguard.policy.v1.ShopifyVerify
+	8,  // 6: hookguard.policy.v1.Verify.twilio:type_name -> hookguard.policy.v1.TwilioVerify
+	9,  // 7: hookguard.policy.v1.Verify.discord:type_name -> hookguard.policy.v1.DiscordVerify
+	10, // 8: hookguard.policy.v1.Verify.sendgrid:type_name -> hookguard.policy.v1.SendGridVerify
+	11, // 9: hookguard.policy.v1.Verify.square:type_name -> hookguard.policy.v1.SquareVerify
+	12, // 10: hookguard.policy.v1.Verify.zoom:type_name -> hookguard.policy.v1.ZoomVerify
+	13, // 11: hookguard.policy.v1.Verify.linear:type_name -> hookguard.policy.v1.LinearVerify
+	14, // 12: hookguard.policy.v1.Verify.meta:type_name -> hookguard.policy.v1.MetaVerify
+	15, // 13: hookguard.policy.v1.Verify.pagerduty:type_name -> hookguard.policy.v1.PagerDutyVerify
+	16, // 14: hookguard.policy.v1.Verify.paddle:type_name -> hookguard.policy.v1.PaddleVerify
+	17, // 15: hookguard.policy.v1.Verify.twitch:type_name -> hookguard.policy.v1.TwitchVerify
+	18, // 16: hookguard.policy.v1.Verify.mailgun:type_name -> hookguard.policy.v1.MailgunVerify
+	19, // 17: hookguard.policy.v1.Verify.hmac:type_name -> hookguard.policy.v1.HMACVerify
+	20, // 18: hookguard.policy.v1.Verify.http_message_signatures:type_name -> hookguard.policy.v1.HTTPMessageSignaturesVerify
+	1,  // 19: hookguard.policy.v1.GitHubVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 20: hookguard.policy.v1.TokenVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 21: hookguard.policy.v1.StripeVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 22: hookguard.policy.v1.SlackVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 23: hookguard.policy.v1.StandardWebhooksVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 24: hookguard.policy.v1.StandardWebhooksVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 25: hookguard.policy.v1.ShopifyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 26: hookguard.policy.v1.TwilioVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 27: hookguard.policy.v1.DiscordVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 28: hookguard.policy.v1.SendGridVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 29: hookguard.policy.v1.SquareVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 30: hookguard.policy.v1.ZoomVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 31: hookguard.policy.v1.LinearVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 32: hookguard.policy.v1.MetaVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 33: hookguard.policy.v1.MetaVerify.verify_tokens:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 34: hookguard.policy.v1.PagerDutyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 35: hookguard.policy.v1.PaddleVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 36: hookguard.policy.v1.TwitchVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 37: hookguard.policy.v1.MailgunVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	1,  // 38: hookguard.policy.v1.HMACVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	21, // 39: hookguard.policy.v1.HTTPMessageSignaturesVerify.keys:type_name -> hookguard.policy.v1.HTTPSignatureKey
+	1,  // 40: hookguard.policy.v1.HTTPSignatureKey.key:type_name -> hookguard.policy.v1.SecretRef
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_verify_proto_init() }
@@ -380,6 +1901,23 @@ func file_hookguard_policy_v1_verify_proto_init() {
 	file_hookguard_policy_v1_verify_proto_msgTypes[0].OneofWrappers = []any{
 		(*Verify_Github)(nil),
 		(*Verify_Token)(nil),
+		(*Verify_Stripe)(nil),
+		(*Verify_Slack)(nil),
+		(*Verify_StandardWebhooks)(nil),
+		(*Verify_Shopify)(nil),
+		(*Verify_Twilio)(nil),
+		(*Verify_Discord)(nil),
+		(*Verify_Sendgrid)(nil),
+		(*Verify_Square)(nil),
+		(*Verify_Zoom)(nil),
+		(*Verify_Linear)(nil),
+		(*Verify_Meta)(nil),
+		(*Verify_Pagerduty)(nil),
+		(*Verify_Paddle)(nil),
+		(*Verify_Twitch)(nil),
+		(*Verify_Mailgun)(nil),
+		(*Verify_Hmac)(nil),
+		(*Verify_HttpMessageSignatures)(nil),
 	}
 	file_hookguard_policy_v1_verify_proto_msgTypes[1].OneofWrappers = []any{
 		(*SecretRef_Env)(nil),
@@ -391,7 +1929,7 @@ func file_hookguard_policy_v1_verify_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_verify_proto_rawDesc), len(file_hookguard_policy_v1_verify_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
