@@ -113,8 +113,11 @@ func unknownField(md protoreflect.MessageDescriptor) string {
 }
 
 func joinPath(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case key == "":
+		return path
 	}
 	return path + "." + key
 }
