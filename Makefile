@@ -68,3 +68,15 @@ proto-check: tools
 
 clean:
 	rm -rf bin .demo
+
+## fuzz: every fuzz target of authz/verify for FUZZTIME each, one at a time
+## and with FUZZPARALLEL workers, so a shared machine keeps a core.
+FUZZTIME     ?= 30s
+FUZZPARALLEL ?= 1
+FUZZPKG      := ./authz/verify
+.PHONY: fuzz
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' $(FUZZPKG) | grep '^Fuzz'); do \
+		echo "== $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $(FUZZPKG) || exit 1; \
+	done
