@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +313,59 @@ func TestPayloadStageRunsAfterSignature(t *testing.T) {
 	// An unauthenticated sender learns nothing about the payload rules.
 	if d := a.Check(context.Background(), post("/", authz.Header{"x-sig": "bad"}, "not json")); d.Reason != authz.SignatureInvalid {
 		t.Fatalf("%s", d.Reason)
+	}
+}
+
+// nopVerifier accepts everything at no cost, so stage costs stand out.
+type nopVerifier struct{}
+
+func (nopVerifier) Scheme() string { return "nop" }
+func (nopVerifier) Verify(*authz.Request, time.Time) (authz.Verified, error) {
+	return authz.Verified{}, nil
+}
+
+// BenchmarkStages measures each stage's cost per request: the same request
+// through an endpoint with no stage, then with one stage at a time (the
+// verifier is a stub, replay is off, so the difference is the stage).
+func BenchmarkStages(b *testing.B) {
+	cert, fp := testCert(b, []string{"sender.example.com"}, nil)
+	body := []byte(`{"ref":"refs/heads/main","commits":[` + strings.Repeat(`{"id":"0123456789abcdef","message":"fix"},`, 60) + `{"id":"x"}]}`)
+	schema := compileSchema(b, `{"type":"object","required":["ref"],"properties":{"ref":{"type":"string"},"commits":{"type":"array","items":{"type":"object","required":["id"]}}}}`)
+	var cidrs []string
+	for i := 0; i < 1000; i++ { // a provider's list of ranges
+		cidrs = append(cidrs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24).String())
+	}
+	cases := []struct {
+		name string
+		ep   authz.Endpoint
+	}{
+		{"none", authz.Endpoint{}},
+		{"source-1000-cidrs", authz.Endpoint{Source: &authz.SourcePolicy{Allow: ipset(b, cidrs...)}}},
+		{"identity-principal", authz.Endpoint{Identity: &authz.IdentityPolicy{TrustDomains: []string{"example.org"}}}},
+		{"identity-certificate-pin", authz.Endpoint{Identity: &authz.IdentityPolicy{Fingerprints: map[[32]byte]struct{}{fp: {}}}}},
+		{"rate-limit-source", authz.Endpoint{RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1e9, Burst: 1 << 30}, PerSource: true}}},
+		{"payload-json-" + strconv.Itoa(len(body)) + "B", authz.Endpoint{Payload: &authz.PayloadPolicy{JSON: true, ContentTypes: []string{"application/json"}}}},
+		{"payload-schema-" + strconv.Itoa(len(body)) + "B", authz.Endpoint{Payload: &authz.PayloadPolicy{Schemas: &authz.SchemaSet{Default: schema}}}},
+	}
+	for _, c := range cases {
+		ep := c.ep
+		ep.Name, ep.Match, ep.Verifier = "bench", authz.Match{PathPrefix: "/"}, nopVerifier{}
+		p, err := authz.NewPolicy("bench", []*authz.Endpoint{&ep})
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := authz.NewAuthorizer(replay.NewMemory(10, nil), &fakeClock{now: time.Unix(1e9, 0)}, authz.WithLimiter(ratelimit.NewMemory()))
+		a.SetPolicy(p)
+		r := from("10.0.1.7", post("/", authz.Header{"x-sig": "good", "content-type": "application/json"}, string(body)))
+		r.Principal, r.Certificate = "spiffe://example.org/ns/ci/sa/github", cert
+		if d := a.Check(context.Background(), r); d.Reason != authz.OK {
+			b.Fatalf("%s: %s %s", c.name, d.Reason, d.Detail)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				a.Check(context.Background(), r)
+			}
+		})
 	}
 }
