@@ -19,15 +19,28 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	secretFile := fs.String("secret-file", "", "file holding the secret (one trailing newline ignored)")
 	bodyFile := fs.String("body-file", "", `file holding the body; "-" reads standard input`)
 	id := fs.String("id", "", "delivery id (default: a random UUID)")
+	keyFile := fs.String("private-key-file", "", "file holding the private key, for discord, sendgrid, standard_webhooks (v1a) and http_message_signatures")
+	rawURL := fs.String("url", "", "URL the provider requests, for twilio, square (the notification URL) and http_message_signatures")
+	contentType := fs.String("content-type", "", "media type of the body; twilio signs the parameters of application/x-www-form-urlencoded")
+	keyID := fs.String("key-id", "", "keyid, for http_message_signatures")
 	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
 	if fs.NArg() == 1 && fs.Arg(0) == "-" && *bodyFile == "" {
 		*bodyFile = "-"
 	}
-	if *scheme == "" || (*secretEnv == "") == (*secretFile == "") || *bodyFile == "" {
-		fmt.Fprintln(stderr, "usage: hookguard sign --scheme S (--secret-env VAR | --secret-file F) (--body-file F | -)")
+	keySources := 0
+	for _, s := range []string{*secretEnv, *secretFile, *keyFile} {
+		if s != "" {
+			keySources++
+		}
+	}
+	if *scheme == "" || keySources != 1 || *bodyFile == "" {
+		fmt.Fprintln(stderr, "usage: hookguard sign --scheme S (--secret-env VAR | --secret-file F | --private-key-file F) [--url U] [--content-type T] [--key-id K] (--body-file F | -)")
 		return 2
+	}
+	if *keyFile != "" {
+		*secretFile = *keyFile
 	}
 	secret, err := readSecret(*secretEnv, *secretFile)
 	if err != nil {
@@ -44,7 +57,19 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hookguard sign:", err)
 		return 1
 	}
-	headers, err := verify.Sign(*scheme, secret, verify.Message{Body: body, ID: *id})
+	msg := verify.Message{Body: body, ID: *id, URL: *rawURL, ContentType: *contentType, KeyID: *keyID}
+	if *scheme == "mailgun" {
+		// Mailgun signs in the body: print the body with its signature
+		// object, to send as is.
+		signed, err := verify.SignMailgunBody(secret, msg)
+		if err != nil {
+			fmt.Fprintln(stderr, "hookguard sign:", err)
+			return 2
+		}
+		stdout.Write(append(signed, '\n'))
+		return 0
+	}
+	headers, err := verify.Sign(*scheme, secret, msg)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookguard sign:", err)
 		return 2
