@@ -24,6 +24,7 @@ import (
 var demoSecrets = []struct{ name, value string }{
 	{"GITHUB_WEBHOOK_SECRET", "demo-github-secret"},
 	{"GITLAB_WEBHOOK_TOKEN", "demo-gitlab-token"},
+	{"PARTNER_WEBHOOK_TOKEN", "demo-partner-token"},
 }
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 func run() error {
 	var (
 		listen    = flag.Int("listen", 8443, "Envoy HTTPS port (a free port is used if taken)")
+		mtls      = flag.Int("mtls", 8444, "Envoy HTTPS port that requires a client certificate")
 		admin     = flag.Int("envoy-admin", 9901, "Envoy admin port")
 		grpcPort  = flag.Int("grpc", 9191, "hookguard gRPC port")
 		hgAdmin   = flag.Int("hookguard-admin", 9192, "hookguard admin port")
@@ -94,7 +96,7 @@ func run() error {
 		return err
 	}
 
-	ports := map[string]*int{"listen": listen, "admin": admin, "grpc": grpcPort, "hookguard admin": hgAdmin, "upstream": upstream}
+	ports := map[string]*int{"listen": listen, "mtls": mtls, "admin": admin, "grpc": grpcPort, "hookguard admin": hgAdmin, "upstream": upstream}
 	for name, p := range ports {
 		got, err := stack.PortOrFree(*p)
 		if err != nil {
@@ -114,6 +116,7 @@ func run() error {
 		HookguardEnv:       env,
 		MaxRequestBytes:    *maxBody,
 		ListenPort:         *listen,
+		MTLSPort:           *mtls,
 		AdminPort:          *admin,
 		GRPCPort:           *grpcPort,
 		HookguardAdminPort: *hgAdmin,
@@ -176,6 +179,7 @@ func printUsage(w io.Writer, demoDir string, s *stack.Stack, setByDemo map[strin
 	p("")
 	p("hookguard demo is up:")
 	p("  Envoy HTTPS   https://localhost:%d   (admin http://127.0.0.1:%d)", s.Envoy.Config.ListenPort, s.Envoy.Config.AdminPort)
+	p("  Envoy mTLS    https://localhost:%d   (client certificate from %s required)", s.Envoy.Config.MTLSPort, ca)
 	p("  hookguard     grpc %s   admin %s", s.Hookguard.GRPCAddr(), s.Hookguard.AdminURL())
 	p("  upstream      http://127.0.0.1:%d (echoes what it receives as JSON)", s.Upstream.Port())
 	p("  policies      %s", rel(s.Hookguard.Config.PoliciesDir))
@@ -210,6 +214,17 @@ func printUsage(w io.Writer, demoDir string, s *stack.Stack, setByDemo map[strin
 	}
 	p("curl -sS --cacert %s -H 'X-Gitlab-Event: Push Hook' -H \"X-Gitlab-Token: %s\" -H \"X-Gitlab-Event-UUID: $(cat /proc/sys/kernel/random/uuid)\" -H 'Content-Type: application/json' --data-binary @/tmp/payload.json %s; echo",
 		ca, token, url("/webhooks/gitlab"))
+	p("")
+	p("# A partner delivery over mTLS with the demo client certificate (200):")
+	partner := "$PARTNER_WEBHOOK_TOKEN"
+	if v, ok := setByDemo["PARTNER_WEBHOOK_TOKEN"]; ok {
+		partner = v
+	}
+	mtlsURL := fmt.Sprintf("https://localhost:%d/webhooks/partner", s.Envoy.Config.MTLSPort)
+	p("curl -sS --cacert %s --cert %s --key %s -H \"Authorization: Bearer %s\" -H 'Content-Type: application/json' --data-binary @/tmp/payload.json %s; echo",
+		ca, rel(s.Certs.Client.CertFile), rel(s.Certs.Client.KeyFile), partner, mtlsURL)
+	p("# ...and without a certificate, on the plain listener (401 client_certificate_required):")
+	p("curl -sS --cacert %s -H \"Authorization: Bearer %s\" --data-binary @/tmp/payload.json %s; echo", ca, partner, url("/webhooks/partner"))
 	p("")
 	p("# An unknown path (404 no_endpoint), and Envoy's ext_authz counters:")
 	p("curl -sS --cacert %s --data-binary @/tmp/payload.json %s; echo", ca, url("/nope"))

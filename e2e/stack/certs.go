@@ -49,11 +49,21 @@ type LeafOptions struct {
 	Validity   time.Duration // default 24h
 }
 
-// Certs is the CA plus the server certificate Envoy presents.
+// Certs is the CA plus the server certificate Envoy presents and a client
+// certificate for the mTLS listener.
 type Certs struct {
 	CA     *CA
 	Server *Leaf
+	// Client is a client certificate from the same CA, with the SPIFFE ID
+	// ClientSPIFFEID as URI SAN and ClientDNSName as DNS SAN.
+	Client *Leaf
 }
+
+// The identity of Certs.Client, which the example partner policy allows.
+const (
+	ClientSPIFFEID = "spiffe://hookguard.demo/partner"
+	ClientDNSName  = "partner.hookguard.demo"
+)
 
 // NewCA creates an ECDSA P-256 CA and writes its certificate to dir/ca.pem.
 func NewCA(dir string) (*CA, error) {
@@ -169,8 +179,9 @@ func (ca *CA) Pool() *x509.CertPool {
 	return pool
 }
 
-// GenerateCerts creates a CA and a server certificate for localhost,
-// 127.0.0.1 and ::1 in dir (ca.pem, server.pem, server-key.pem).
+// GenerateCerts creates a CA, a server certificate for localhost, 127.0.0.1
+// and ::1, and a client certificate in dir (ca.pem, server.pem,
+// server-key.pem, client.pem, client-key.pem).
 func GenerateCerts(dir string) (*Certs, error) {
 	ca, err := NewCA(dir)
 	if err != nil {
@@ -185,7 +196,17 @@ func GenerateCerts(dir string) (*Certs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Certs{CA: ca, Server: server}, nil
+	spiffeID, _ := url.Parse(ClientSPIFFEID)
+	client, err := ca.Issue("client", LeafOptions{
+		CommonName: ClientDNSName,
+		DNSNames:   []string{ClientDNSName},
+		URIs:       []*url.URL{spiffeID},
+		Client:     true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Certs{CA: ca, Server: server, Client: client}, nil
 }
 
 // ClientTLSConfig trusts only the generated CA and expects the server to be

@@ -30,6 +30,8 @@ const defaultConnBuffer = 1 << 20
 // EnvoyConfig holds the parameters of envoy/envoy.yaml.tmpl.
 type EnvoyConfig struct {
 	ListenPort      int    // HTTPS listener on 127.0.0.1
+	MTLSPort        int    // HTTPS listener requiring a client certificate
+	ClientCAFile    string // CA of the client certificates, PEM
 	AdminPort       int    // admin interface on 127.0.0.1
 	AuthzAddr       string // hookguard gRPC IP; default 127.0.0.1
 	AuthzPort       int    // hookguard gRPC port
@@ -57,18 +59,18 @@ func (c EnvoyConfig) withDefaults() EnvoyConfig {
 
 func (c EnvoyConfig) validate() error {
 	for name, p := range map[string]int{
-		"ListenPort": c.ListenPort, "AdminPort": c.AdminPort,
+		"ListenPort": c.ListenPort, "MTLSPort": c.MTLSPort, "AdminPort": c.AdminPort,
 		"AuthzPort": c.AuthzPort, "UpstreamPort": c.UpstreamPort,
 	} {
 		if p <= 0 || p > 65535 {
 			return fmt.Errorf("stack: EnvoyConfig.%s = %d is not a port", name, p)
 		}
 	}
-	if c.CertFile == "" || c.KeyFile == "" {
-		return errors.New("stack: EnvoyConfig needs CertFile and KeyFile")
+	if c.CertFile == "" || c.KeyFile == "" || c.ClientCAFile == "" {
+		return errors.New("stack: EnvoyConfig needs CertFile, KeyFile and ClientCAFile")
 	}
 	// Paths land inside double-quoted YAML scalars.
-	if strings.ContainsAny(c.CertFile+c.KeyFile, "\"\\\n") {
+	if strings.ContainsAny(c.CertFile+c.KeyFile+c.ClientCAFile, "\"\\\n") {
 		return errors.New("stack: certificate paths must not contain quotes, backslashes or newlines")
 	}
 	return nil

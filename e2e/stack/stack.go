@@ -27,6 +27,7 @@ type Options struct {
 	MaxRequestBytes int // default DefaultMaxRequestBytes
 
 	ListenPort         int
+	MTLSPort           int
 	AdminPort          int
 	GRPCPort           int
 	HookguardAdminPort int
@@ -117,8 +118,16 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			return s, err
 		}
 	}
+	mtls := opts.MTLSPort
+	if mtls == 0 {
+		if mtls, err = FreePort(); err != nil {
+			return s, err
+		}
+	}
 	s.Envoy, err = StartEnvoy(ctx, s.RunDir(), EnvoyConfig{
 		ListenPort:      listen,
+		MTLSPort:        mtls,
+		ClientCAFile:    s.Certs.CA.CertFile,
 		AdminPort:       admin,
 		AuthzAddr:       "127.0.0.1",
 		AuthzPort:       authzPort,
@@ -176,6 +185,11 @@ func (s *Stack) RunDir() string { return filepath.Join(s.Dir, "run") }
 
 // URL is the HTTPS URL of path on the Envoy listener.
 func (s *Stack) URL(path string) string { return s.Envoy.URL(path) }
+
+// MTLSURL is path on the listener that requires a client certificate.
+func (s *Stack) MTLSURL(path string) string {
+	return "https://localhost:" + itoa(s.Envoy.Config.MTLSPort) + path
+}
 
 // LogTails returns the end of every log, for a failing test to print.
 func (s *Stack) LogTails(n int64) string {
