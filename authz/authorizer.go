@@ -61,11 +61,14 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 		return deny(nil, Unavailable, "no policy loaded")
 	}
 	e, reason := p.selectEndpoint(r)
+	var d Decision
 	if e == nil {
-		return deny(nil, reason, "")
+		d = deny(nil, reason, "")
+	} else {
+		d = a.checkEndpoint(ctx, e, r, reason)
 	}
-	d := a.checkEndpoint(ctx, e, r, reason)
-	if e.DryRun {
+	d.Revision = p.revision
+	if e != nil && e.DryRun {
 		d.DryRun = true
 		if d.Denied() {
 			// Let it through identified by endpoint, but never marked

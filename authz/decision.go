@@ -36,6 +36,9 @@ type Decision struct {
 	DryRun bool
 	// Endpoint is the name of the endpoint, empty when none matched.
 	Endpoint string
+	// Revision is the revision of the policy snapshot that decided, so a
+	// decision can always be traced to one whole policy set.
+	Revision string
 	// Scheme is the endpoint's signature scheme, e.g. "github".
 	Scheme string
 	// Verified is true when the signature checked out.

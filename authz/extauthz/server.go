@@ -84,8 +84,8 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, elapsed time.D
 	if d.Detail != "" {
 		ev = ev.Str("detail", d.Detail)
 	}
-	if p := s.authorizer.Policy(); p != nil {
-		ev = ev.Str("policy_revision", p.Revision())
+	if d.Revision != "" {
+		ev = ev.Str("policy_revision", d.Revision)
 	}
 	ev.Msg("decision")
 }
