@@ -281,13 +281,13 @@ func TestHandshakeAndCredentials(t *testing.T) {
 
 func TestSetPolicySwapsAtomically(t *testing.T) {
 	a := newAuthorizer(t, replay.NewMemory(10, nil), &authz.Endpoint{Name: "one", Match: authz.Match{Path: "/one"}, Verifier: &stubVerifier{}})
-	if d := a.Check(context.Background(), post("/two", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.NoEndpoint {
-		t.Fatal(d.Reason)
+	if d := a.Check(context.Background(), post("/two", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.NoEndpoint || d.Revision != "test" {
+		t.Fatal(d.Reason, d.Revision)
 	}
 	p, _ := authz.NewPolicy("v2", []*authz.Endpoint{{Name: "two", Match: authz.Match{Path: "/two"}, Verifier: &stubVerifier{}}})
 	a.SetPolicy(p)
-	if d := a.Check(context.Background(), post("/two", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.OK || a.Policy().Revision() != "v2" {
-		t.Fatal(d.Reason)
+	if d := a.Check(context.Background(), post("/two", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.OK || d.Revision != "v2" {
+		t.Fatal(d.Reason, d.Revision)
 	}
 }
 
