@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/verify"
+)
+
+// providerKeys are the test keys behind the example provider policies:
+// what each signs with, and what the policy's environment variable holds.
+type providerKeys struct {
+	env  map[string]string
+	sign map[string]authz.Secret // endpoint name → signing key
+}
+
+func newProviderKeys(t *testing.T) providerKeys {
+	t.Helper()
+	seed := sha256.Sum256([]byte("discord test key"))
+	ed := ed25519.NewKeyFromSeed(seed[:])
+	edPKIX, _ := x509.MarshalPKIXPublicKey(ed.Public())
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPKIX, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	ecPKCS8, _ := x509.MarshalPKCS8PrivateKey(ec)
+	sw := "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard webhooks test secret"))
+	internal := base64.StdEncoding.EncodeToString([]byte("internal http signature key"))
+	k := providerKeys{
+		env: map[string]string{
+			"STRIPE_WEBHOOK_SECRET":       "whsec_stripe_test",
+			"SLACK_SIGNING_SECRET":        "slack-test",
+			"STANDARD_WEBHOOKS_SECRET":    sw,
+			"SHOPIFY_CLIENT_SECRET":       "shopify-test",
+			"TWILIO_AUTH_TOKEN":           "twilio-test",
+			"DISCORD_PUBLIC_KEY":          hex.EncodeToString(ed.Public().(ed25519.PublicKey)),
+			"SENDGRID_VERIFICATION_KEY":   base64.StdEncoding.EncodeToString(ecPKIX),
+			"SQUARE_SIGNATURE_KEY":        "square-test",
+			"ZOOM_SECRET_TOKEN":           "zoom-test",
+			"LINEAR_WEBHOOK_SECRET":       "linear-test",
+			"META_APP_SECRET":             "meta-test",
+			"META_VERIFY_TOKEN":           "meta-verify-test",
+			"PAGERDUTY_WEBHOOK_SECRET":    "pagerduty-test",
+			"PADDLE_WEBHOOK_SECRET":       "pdl_ntfset_test",
+			"TWITCH_EVENTSUB_SECRET":      "twitch-test",
+			"MAILGUN_WEBHOOK_SIGNING_KEY": "mailgun-test",
+			"ACME_WEBHOOK_SECRET":         "acme-test",
+			"HTTPSIG_PARTNER_PUBLIC_KEY":  string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: edPKIX})),
+			"HTTPSIG_INTERNAL_KEY":        internal,
+		},
+		sign: map[string]authz.Secret{
+			"discord":                 authz.Secret(hex.EncodeToString(seed[:])),
+			"sendgrid":                pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecPKCS8}),
+			"http-message-signatures": authz.Secret(internal),
+		},
+	}
+	for name, env := range map[string]string{
+		"stripe": "STRIPE_WEBHOOK_SECRET", "slack": "SLACK_SIGNING_SECRET", "standard-webhooks": "STANDARD_WEBHOOKS_SECRET",
+		"shopify": "SHOPIFY_CLIENT_SECRET", "twilio": "TWILIO_AUTH_TOKEN", "square": "SQUARE_SIGNATURE_KEY",
+		"zoom": "ZOOM_SECRET_TOKEN", "linear": "LINEAR_WEBHOOK_SECRET", "meta": "META_APP_SECRET",
+		"pagerduty": "PAGERDUTY_WEBHOOK_SECRET", "paddle": "PADDLE_WEBHOOK_SECRET", "twitch": "TWITCH_EVENTSUB_SECRET",
+	} {
+		k.sign[name] = authz.Secret(k.env[env])
+	}
+	return k
+}
+
+// providerSecrets serves providerKeys to the loader; files are not used.
+type providerSecrets map[string]string
+
+func (p providerSecrets) LookupEnv(name string) (string, bool) { v, ok := p[name]; return v, ok }
+func (providerSecrets) ReadFile(string) ([]byte, error)      { return nil, fs.ErrNotExist }
+
+const providerDir = "../../policies/providers"
+
+func TestProviderPoliciesCompile(t *testing.T) {
+	keys := newProviderKeys(t)
+	res, err := Load(providerDir, Options{Secrets: providerSecrets(keys.env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		t.Errorf("warning: %v", w)
+	}
+	want := map[string]string{
+		"stripe": "stripe", "slack": "slack", "standard-webhooks": "standard_webhooks", "shopify": "shopify",
+		"twilio": "twilio", "discord": "discord", "sendgrid": "sendgrid", "square": "square", "zoom": "zoom",
+		"linear": "linear", "meta": "meta", "pagerduty": "pagerduty", "paddle": "paddle", "twitch": "twitch",
+		"mailgun": "mailgun", "acme": "hmac", "http-message-signatures": "http_message_signatures",
+	}
+	if got := len(res.Policy.Endpoints()); got != len(want) {
+		t.Errorf("%d endpoints, want %d", got, len(want))
+	}
+	for name, scheme := range want {
+		e := res.Policy.Endpoint(name)
+		switch {
+		case e == nil:
+			t.Errorf("endpoint %s missing", name)
+		case e.Verifier.Scheme() != scheme:
+			t.Errorf("endpoint %s: scheme %s, want %s", name, e.Verifier.Scheme(), scheme)
+		case e.ReplayTTL <= 0:
+			t.Errorf("endpoint %s: no replay protection", name)
+		}
+	}
+}
+
+// TestProviderPoliciesVerify signs a delivery for each example endpoint as
+// its provider would and checks the compiled verifier accepts it: the
+// policy fields reach the verifier as meant.
+func TestProviderPoliciesVerify(t *testing.T) {
+	keys := newProviderKeys(t)
+	res, err := Load(providerDir, Options{Secrets: providerSecrets(keys.env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	body := []byte(fmt.Sprintf(`{"id":"evt_1","webhookTimestamp":%d}`, now.UnixMilli()))
+	for name, key := range keys.sign {
+		t.Run(name, func(t *testing.T) {
+			e := res.Policy.Endpoint(name)
+			m := verify.Message{Body: body, Time: now, ID: "d1", URL: "https://hooks.example.com/webhooks/" + name, KeyID: "internal"}
+			scheme := e.Verifier.Scheme()
+			switch name {
+			case "square":
+				m.URL = "https://hooks.example.com/webhooks/square"
+			case "twilio":
+				sum := sha256.Sum256(body)
+				m.URL += "?bodySHA256=" + hex.EncodeToString(sum[:])
+			}
+			h, err := verify.Sign(scheme, key, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(m.URL)
+			r := &authz.Request{Method: "POST", Scheme: "https", Host: u.Host, Path: u.Path, Query: u.RawQuery, Body: body, Header: authz.Header{"content-type": "application/json"}}
+			for _, hv := range h {
+				r.Header[strings.ToLower(hv.Name)] = hv.Value
+			}
+			v, err := e.Verifier.Verify(r, now)
+			if err != nil {
+				t.Fatalf("%s refused a signed delivery: %v", scheme, err)
+			}
+			if v.ReplayKey == nil {
+				t.Fatal("no replay key")
+			}
+		})
+	}
+}
+
+// TestProviderPolicyEnvDocumented: every environment variable the example
+// policies read is documented, since whoever loads them must set it.
+func TestProviderPolicyEnvDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/providers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(providerDir, "*.yaml"))
+	envRef := regexp.MustCompile(`(?m)^\s*(?:-\s*)?env:\s*([A-Z0-9_]+)\s*$`)
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range envRef.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			if !strings.Contains(string(doc), m[1]) {
+				t.Errorf("%s reads %s, which docs/providers.md does not mention", filepath.Base(f), m[1])
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no env references found")
+	}
+}
+
+func TestSchemeFieldErrors(t *testing.T) {
+	keys := newProviderKeys(t)
+	cases := []struct {
+		name, verify, field string
+	}{
+		{"bad tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: soon}", "verify.stripe.tolerance"},
+		{"negative tolerance", "slack: {secrets: [{env: SLACK_SIGNING_SECRET}], tolerance: -1m}", "verify.slack.tolerance"},
+		{"tolerance over a day", "twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}], tolerance: 25h}", "verify.twitch.tolerance"},
+		{"no secrets", "shopify: {}", "verify.shopify.secrets"},
+		{"unset env", "paddle: {secrets: [{env: NOT_SET}]}", "verify.paddle.secrets[0].env"},
+		{"standard webhooks without keys", "standard_webhooks: {}", "verify.standard_webhooks"},
+		{"standard webhooks bad secret", "standard_webhooks: {secrets: [{env: SLACK_SIGNING_SECRET}]}", "verify.standard_webhooks.secrets[0]"},
+		{"discord bad key", "discord: {public_keys: [{env: SLACK_SIGNING_SECRET}]}", "verify.discord.public_keys[0]"},
+		{"sendgrid bad key", "sendgrid: {public_keys: [{env: DISCORD_PUBLIC_KEY}]}", "verify.sendgrid.public_keys[0]"},
+		{"square without URL", "square: {secrets: [{env: SQUARE_SIGNATURE_KEY}]}", "verify.square.notification_url"},
+		{"square relative URL", "square: {secrets: [{env: SQUARE_SIGNATURE_KEY}], notification_url: /webhooks/square}", "verify.square.notification_url"},
+		{"hmac without header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}]}", "verify.hmac.header"},
+		{"hmac bad header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: 'x sig'}", "verify.hmac.header"},
+		{"hmac without body", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{method}'}", "verify.hmac.signed_content"},
+		{"hmac algorithm", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, algorithm: MD5}", "verify.hmac.algorithm"},
+		{"hmac id placeholder", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{id}{body}'}", "verify.hmac.id_header"},
+		{"httpsig without keys", "http_message_signatures: {}", "verify.http_message_signatures.keys"},
+		{"httpsig bad algorithm", "http_message_signatures: {keys: [{keyid: k, algorithm: rsa-pss-sha512, key: {env: HTTPSIG_INTERNAL_KEY}}]}", "verify.http_message_signatures.keys[0].algorithm"},
+		{"httpsig bad component", "http_message_signatures: {keys: [{keyid: k, algorithm: hmac-sha256, key: {env: HTTPSIG_INTERNAL_KEY}}], required_components: ['@status']}", "verify.http_message_signatures.required_components[0]"},
+		{"unknown scheme field", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], window: 5m}", "verify.stripe.window"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify:\n      " + c.verify + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, d := range errs {
+				if d.Field == c.field {
+					if strings.Contains(d.Message, keys.env["SLACK_SIGNING_SECRET"]) || strings.Contains(d.Message, keys.env["DISCORD_PUBLIC_KEY"]) {
+						t.Fatalf("diagnostic quotes a secret: %v", d)
+					}
+					return
+				}
+			}
+			t.Fatalf("no error on %s: %v", c.field, err)
+		})
+	}
+}
