@@ -5,16 +5,19 @@
 // is YAML, converted to JSON and decoded with protojson into the schema of
 // proto/hookguard/policy/v1, with unknown fields refused. Loading then
 // validates every field, resolves every secret reference and builds every
-// verifier, collecting all problems at once, each with its file, endpoint and
-// field. Nothing is parsed again per request.
+// verifier, collecting all problems at once, each with its file, line,
+// endpoint and field. Nothing is parsed again per request.
 package policy
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,11 +37,31 @@ type Result struct {
 	Policy *authz.Policy
 	// Files are the policy files read, in load order.
 	Files []string
-	// Revision identifies the set: a hash of its files' names and contents.
+	// Revision identifies the set in logs, metrics and status: the commit
+	// checked out when the directory is inside a Git working tree (a
+	// clone, a worktree or a git-sync checkout), else Digest. See
+	// [Revision].
 	Revision string
+	// Digest is a hash of the files' names and contents. Unlike a commit,
+	// it changes with every edit, committed or not.
+	Digest string
+	// SecretFiles are the secret files the set references, as read, so a
+	// watcher can reload when one changes.
+	SecretFiles []string
 	// Warnings are problems that do not refuse the set, such as an endpoint
 	// without replay protection.
 	Warnings []*Diagnostic
+
+	// secrets is a keyed hash of every secret value resolved. It never
+	// leaves the process and its key is random per process, so it tells
+	// a rotation apart from a reload of the same secrets and nothing else.
+	secrets [sha256.Size]byte
+}
+
+// SameAs reports whether r and o hold the same policy text and the same
+// secrets, so a reload that changed neither can be told from one that did.
+func (r *Result) SameAs(o *Result) bool {
+	return r != nil && o != nil && r.Digest == o.Digest && r.secrets == o.secrets
 }
 
 // Options tune Load.
@@ -47,79 +70,191 @@ type Options struct {
 	Secrets SecretSource
 }
 
+// maxLoadAttempts bounds how often Load starts over because the directory
+// changed under it. Each swap of a mounted volume costs one attempt; more
+// than a few in a row means something rewrites the directory constantly.
+const maxLoadAttempts = 5
+
 // Load reads, validates and compiles the policy directory dir. On any error
 // it returns Errors listing every problem found, and no policy.
+//
+// The files are read as one consistent set even while the directory is
+// being replaced, as Kubernetes volume mounts (the ..data symlink) and
+// git-sync (a symlink to the checked-out commit) replace it: Load resolves
+// every symlink, reads the files it resolved to, and starts over when any
+// resolution changed meanwhile. It never mixes files of two versions.
 func Load(dir string, opts Options) (*Result, error) {
-	files, err := policyFiles(dir)
-	if err != nil {
-		return nil, err
-	}
-	contents := make([][]byte, len(files))
-	for i, f := range files {
-		if contents[i], err = os.ReadFile(f); err != nil {
-			return nil, Errors{{File: f, Message: err.Error()}}
+	var last error
+	for range maxLoadAttempts {
+		s, err := readSnapshot(dir)
+		if err != nil {
+			// Listing failed. The same failure twice in a row is the
+			// directory's state, not a swap caught half way.
+			if last != nil && last.Error() == err.Error() {
+				return nil, err
+			}
+			last = err
+			continue
 		}
+		err = s.read()
+		if s.stable() {
+			if err != nil {
+				return nil, err
+			}
+			return compileFiles(s, opts)
+		}
+		// A file vanished or a link moved while reading, most likely a
+		// volume or checkout being swapped: read the new version.
+		last = err
 	}
-	return compileFiles(dir, files, contents, opts)
+	msg := fmt.Sprintf("the directory changed during each of %d attempts to read it", maxLoadAttempts)
+	if last != nil {
+		msg += "; last: " + last.Error()
+	}
+	return nil, Errors{{File: dir, Message: msg}}
 }
 
-// policyFiles lists the policy files of dir, sorted by name so that load
-// order, and with it the order of equally specific endpoints, is stable.
-func policyFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, Errors{{File: dir, Message: err.Error()}}
+// snapshot is one read of a policy directory.
+type snapshot struct {
+	dir      string   // as given
+	realDir  string   // dir with every symlink resolved
+	files    []string // dir/name, as diagnostics show them
+	real     []string // each file with every symlink resolved, as read
+	contents [][]byte
+}
+
+// readSnapshot lists dir and resolves every policy file's symlinks.
+func readSnapshot(dir string) (*snapshot, error) {
+	s := &snapshot{dir: dir}
+	var err error
+	s.realDir, s.files, s.real, err = resolveFiles(dir)
+	return s, err
+}
+
+// read reads every policy file through its resolved path, so that a file
+// swapped meanwhile fails to read instead of yielding the new version.
+func (s *snapshot) read() error {
+	s.contents = make([][]byte, len(s.real))
+	for i, f := range s.real {
+		var err error
+		if s.contents[i], err = os.ReadFile(f); err != nil {
+			return Errors{{File: s.files[i], Message: errorWithoutPath(err)}}
+		}
 	}
-	var files []string
+	return nil
+}
+
+// stable reports whether dir still resolves to what s read.
+func (s *snapshot) stable() bool {
+	realDir, files, real, err := resolveFiles(s.dir)
+	return err == nil && realDir == s.realDir && slices.Equal(files, s.files) && slices.Equal(real, s.real)
+}
+
+// resolveFiles lists the policy files of dir, sorted by name so that load
+// order, and with it the order of equally specific endpoints, is stable,
+// and resolves each through its symlinks.
+func resolveFiles(dir string) (realDir string, files, real []string, err error) {
+	realDir, err = filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", nil, nil, Errors{{File: dir, Message: errorWithoutPath(err)}}
+	}
+	entries, err := os.ReadDir(realDir)
+	if err != nil {
+		return realDir, nil, nil, Errors{{File: dir, Message: errorWithoutPath(err)}}
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, "_test.yaml") || strings.HasSuffix(name, "_test.yml") {
-			continue // hidden (git-sync, ..data) or policy tests
+			continue // hidden (git-sync, ..data, editors' swap files) or policy tests
 		}
 		if ext := filepath.Ext(name); ext != ".yaml" && ext != ".yml" {
 			continue
 		}
-		path := filepath.Join(dir, name)
-		if info, err := os.Stat(path); err != nil || info.IsDir() {
+		r, err := filepath.EvalSymlinks(filepath.Join(realDir, name))
+		if err != nil {
+			continue // a dangling link: a file vanishing, or not a policy
+		}
+		if info, err := os.Stat(r); err != nil || info.IsDir() {
 			continue
 		}
-		files = append(files, path)
+		files = append(files, filepath.Join(dir, name))
+		real = append(real, r)
 	}
 	if len(files) == 0 {
-		return nil, Errors{{File: dir, Message: "no *.yaml or *.yml policy files"}}
+		return realDir, nil, nil, Errors{{File: dir, Message: "no *.yaml or *.yml policy files"}}
 	}
-	return files, nil
+	return realDir, files, real, nil
 }
 
-func compileFiles(dir string, files []string, contents [][]byte, opts Options) (*Result, error) {
+func compileFiles(s *snapshot, opts Options) (*Result, error) {
 	if opts.Secrets == nil {
 		opts.Secrets = OS{}
 	}
-	c := &compiler{dir: dir, secrets: opts.Secrets, seen: map[string]string{}}
-	for i, f := range files {
-		c.file(f, contents[i])
+	rec := &recordingSecrets{src: opts.Secrets, sum: hmac.New(sha256.New, secretsKey[:])}
+	c := &compiler{dir: s.dir, secrets: rec, seen: map[string]string{}}
+	for i, f := range s.files {
+		c.file(f, s.contents[i])
 	}
 	c.compileStages()
+	c.fillLines(c.errs)
+	c.fillLines(c.warnings)
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
-	rev := revision(files, contents)
+	digest := Digest(s.files, s.contents)
+	rev := Revision(s.realDir, digest)
 	p, err := authz.NewPolicy(rev, c.endpoints)
 	if err != nil {
 		// compile already checked what NewPolicy checks; this is a bug.
-		return nil, Errors{{File: dir, Message: err.Error()}}
+		return nil, Errors{{File: s.dir, Message: err.Error()}}
 	}
-	return &Result{Policy: p, Files: files, Revision: rev, Warnings: c.warnings}, nil
+	res := &Result{Policy: p, Files: s.files, Revision: rev, Digest: digest,
+		SecretFiles: rec.files, Warnings: c.warnings}
+	copy(res.secrets[:], rec.sum.Sum(nil))
+	return res, nil
 }
 
-// revision hashes the files' base names and contents.
-func revision(files []string, contents [][]byte) string {
+// Digest hashes the files' base names and contents: the revision of a set
+// outside Git.
+func Digest(files []string, contents [][]byte) string {
 	h := sha256.New()
 	for i, f := range files {
 		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(contents[i]))
 		h.Write(contents[i])
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// secretsKey keys the hash of secret values in a Result, so the hash is no
+// use to anyone outside this process.
+var secretsKey = func() (k [32]byte) {
+	rand.Read(k[:])
+	return k
+}()
+
+// recordingSecrets is a SecretSource that remembers which files it read and
+// hashes every value it returned.
+type recordingSecrets struct {
+	src   SecretSource
+	files []string
+	sum   hash.Hash
+}
+
+func (r *recordingSecrets) LookupEnv(name string) (string, bool) {
+	v, ok := r.src.LookupEnv(name)
+	fmt.Fprintf(r.sum, "env\x00%s\x00%d\x00", name, len(v))
+	r.sum.Write([]byte(v))
+	return v, ok
+}
+
+func (r *recordingSecrets) ReadFile(path string) ([]byte, error) {
+	if !slices.Contains(r.files, path) {
+		r.files = append(r.files, path)
+	}
+	b, err := r.src.ReadFile(path)
+	fmt.Fprintf(r.sum, "file\x00%s\x00%d\x00", path, len(b))
+	r.sum.Write(b)
+	return b, err
 }
 
 // compiler accumulates endpoints and diagnostics over the files of a set.
@@ -130,12 +265,19 @@ type compiler struct {
 	endpoints []*authz.Endpoint
 	errs      Errors
 	warnings  []*Diagnostic
-	defaults  *defaults       // the directory's defaults block, if any
-	pending   []pendingStages // endpoints whose stages wait for defaults
+	defaults  *defaults         // the directory's defaults block, if any
+	pending   []pendingStages   // endpoints whose stages wait for defaults
+	lines     *lines            // of the file being compiled
+	fileLines map[string]*lines // of every file, by name
 }
 
 // file decodes one policy file and compiles its endpoints.
 func (c *compiler) file(name string, data []byte) {
+	c.lines = newLines(data)
+	if c.fileLines == nil {
+		c.fileLines = map[string]*lines{}
+	}
+	c.fileLines[name] = c.lines
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + err.Error()})
@@ -153,7 +295,7 @@ func (c *compiler) file(name string, data []byte) {
 	fileDesc := (&policyv1.PolicyFile{}).ProtoReflect().Descriptor()
 	for _, key := range sortedKeys(doc) {
 		if fieldByName(fileDesc, key) == nil {
-			c.errs = append(c.errs, &Diagnostic{File: name, Field: key, Message: unknownField(fileDesc)})
+			c.errs = append(c.errs, &Diagnostic{File: name, Line: c.lines.file(key), Field: key, Message: unknownField(fileDesc)})
 		}
 	}
 	if d, ok := doc["defaults"]; ok {
@@ -162,7 +304,7 @@ func (c *compiler) file(name string, data []byte) {
 	var raw []json.RawMessage
 	if eps, ok := doc["endpoints"]; ok {
 		if err := json.Unmarshal(eps, &raw); err != nil {
-			c.errs = append(c.errs, &Diagnostic{File: name, Field: "endpoints", Message: "must be a list"})
+			c.errs = append(c.errs, &Diagnostic{File: name, Line: c.lines.file("endpoints"), Field: "endpoints", Message: "must be a list"})
 			return
 		}
 	}
@@ -174,11 +316,27 @@ func (c *compiler) file(name string, data []byte) {
 	}
 }
 
+// fillLines gives a line to each diagnostic reported without one, such as
+// those of checks that run once every file is read.
+func (c *compiler) fillLines(diags []*Diagnostic) {
+	for _, d := range diags {
+		x := c.fileLines[d.File]
+		if d.Line > 0 || x == nil {
+			continue
+		}
+		if d.Endpoint == "" {
+			d.Line = x.file(d.Field)
+		} else {
+			d.Line = x.endpoint(x.endpointIndex(d.Endpoint), d.Field)
+		}
+	}
+}
+
 // endpoint decodes and compiles the i-th endpoint of a file.
 func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	label := endpointLabel(raw, i)
 	report := func(field, msg string) {
-		c.errs = append(c.errs, &Diagnostic{File: file, Endpoint: label, Field: field, Message: msg})
+		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
 	var tree any
 	if err := json.Unmarshal(raw, &tree); err != nil {
@@ -196,7 +354,7 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 		return
 	}
 	warn := func(field, msg string) {
-		c.warnings = append(c.warnings, &Diagnostic{File: file, Endpoint: label, Field: field, Message: msg})
+		c.warnings = append(c.warnings, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
 	e, ok := c.compileEndpoint(file, &ep, report, warn)
 	c.pending = append(c.pending, pendingStages{file: file, label: label, proto: &ep, endpoint: e})

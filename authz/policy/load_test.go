@@ -116,9 +116,9 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		wantLen int
 	}{
 		{"unknown top-level field", map[string]string{"a.yaml": "endpoint: []\n"},
-			[]string{`a.yaml: endpoint: unknown field; PolicyFile has endpoints`}, 1},
+			[]string{`a.yaml:1: endpoint: unknown field; PolicyFile has endpoints`}, 1},
 		{"unknown nested field", map[string]string{"a.yaml": strings.Replace(validGitHub, "- env: GITHUB_SECRET", "- evn: GITHUB_SECRET", 1)},
-			[]string{`a.yaml: endpoint "github-ci": verify.github.secrets[0].evn: unknown field; SecretRef has env, file`}, 1},
+			[]string{`a.yaml:10: endpoint "github-ci": verify.github.secrets[0].evn: unknown field; SecretRef has env, file`}, 1},
 		{"unknown endpoint field", map[string]string{"a.yaml": strings.Replace(validGitHub, "    on_allow:", "    on_alow:", 1)},
 			[]string{`endpoint "github-ci": on_alow: unknown field`}, 1},
 		{"missing env", map[string]string{"a.yaml": strings.Replace(validGitHub, "GITHUB_SECRET", "NOT_SET", 1)},
@@ -132,7 +132,7 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		{"no secrets", map[string]string{"a.yaml": "endpoints:\n- name: a\n  verify: {github: {secrets: []}}\n"},
 			[]string{`endpoint "a": verify.github.secrets: at least one secret is required`}, 1},
 		{"duplicate across files", map[string]string{"a.yaml": validGitHub, "b.yaml": validGitHub},
-			[]string{`b.yaml: endpoint "github-ci": name: duplicate endpoint name, also defined in `}, 1},
+			[]string{`b.yaml:3: endpoint "github-ci": name: duplicate endpoint name, also defined in `}, 1},
 		{"bad duration", map[string]string{"a.yaml": validGitHub + "    replay: {ttl: 10 minutes}\n"},
 			[]string{`endpoint "github-ci": replay.ttl: invalid duration "10 minutes"`}, 1},
 		{"ttl too long", map[string]string{"a.yaml": validGitHub + "    replay: {ttl: 48h}\n"},
@@ -166,11 +166,11 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		{"not a mapping", map[string]string{"a.yaml": "- a\n- b\n"},
 			[]string{`a.yaml: a policy file is a mapping`}, 1},
 		{"endpoints not a list", map[string]string{"a.yaml": "endpoints: {name: a}\n"},
-			[]string{`a.yaml: endpoints: must be a list`}, 1},
+			[]string{`a.yaml:1: endpoints: must be a list`}, 1},
 		{"every error in one run", map[string]string{
 			"a.yaml": strings.Replace(validGitHub, "GITHUB_SECRET", "NOT_SET", 1),
 			"b.yaml": "endpoints:\n- name: b\n  verify: {github: {secrets: [{env: NOT_SET_EITHER}]}}\n  replay: {ttl: soon}\n"},
-			[]string{`a.yaml: endpoint "github-ci": verify.github.secrets[0].env`, `b.yaml: endpoint "b": verify.github.secrets[0].env`, `b.yaml: endpoint "b": replay.ttl`}, 3},
+			[]string{`a.yaml:10: endpoint "github-ci": verify.github.secrets[0].env`, `b.yaml:3: endpoint "b": verify.github.secrets[0].env`, `b.yaml:4: endpoint "b": replay.ttl`}, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

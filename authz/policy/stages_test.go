@@ -108,11 +108,11 @@ func TestStageErrors(t *testing.T) {
 		{"errors in defaults reported once", map[string]string{
 			"d.yaml": "defaults:\n  rate_limit: {rate: fast}\n",
 			"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "  - name: b\n" + stageSecretRef},
-			[]string{`d.yaml: defaults.rate_limit.rate: invalid rate "fast"`}},
+			[]string{`d.yaml:2: defaults.rate_limit.rate: invalid rate "fast"`}},
 		{"two defaults", map[string]string{"a.yaml": "defaults: {}\n", "b.yaml": "defaults: {}\n"},
-			[]string{`b.yaml: defaults: defaults already set in `}},
+			[]string{`b.yaml:1: defaults: defaults already set in `}},
 		{"unknown field in defaults", map[string]string{"a.yaml": "defaults:\n  sources: {}\n"},
-			[]string{`a.yaml: defaults.sources: unknown field; Defaults has source, client_identity, rate_limit, payload`}},
+			[]string{`a.yaml:2: defaults.sources: unknown field; Defaults has source, client_identity, rate_limit, payload`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

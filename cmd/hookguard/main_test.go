@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 		t.Errorf("valid dir: %d %q", code, out)
 	}
 	code, out, _ = runCmd(t, "", "validate", bad)
-	if code != 1 || strings.Count(out, "error: ") != 2 || !strings.Contains(out, `b.yaml: endpoint "b": replay.ttl`) {
+	if code != 1 || strings.Count(out, "error: ") != 2 || !strings.Contains(out, `b.yaml:4: endpoint "b": replay.ttl`) {
 		t.Errorf("invalid dir: %d %q", code, out)
 	}
 	if code, _, _ := runCmd(t, "", "validate", "--skip-secrets", filepath.Join(bad)); code != 1 {
