@@ -1,0 +1,503 @@
+package reload_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/policy"
+	"github.com/hookguard/hookguard/authz/reload"
+	"github.com/hookguard/hookguard/authz/reload/reloadtest"
+	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/verify"
+)
+
+// secrets serves environment variables from a map and files from disk, so
+// tests never touch the process environment.
+type secrets map[string]string
+
+func (s secrets) LookupEnv(name string) (string, bool) { v, ok := s[name]; return v, ok }
+func (s secrets) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+var testEnv = secrets{"TOKEN": "tok-1"}
+
+// tokenEndpoint is a token endpoint at /name whose allowed requests carry
+// x-set: set.
+func tokenEndpoint(name, set string) string {
+	return fmt.Sprintf(`
+  - name: %s
+    match: {path: /%s}
+    verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}
+    on_allow: {set_headers: {x-set: "%s"}}
+`, name, name, set)
+}
+
+// Sets A and B put endpoints one and two in opposite files, so any mix of
+// A's and B's files defines an endpoint twice and cannot compile: a mixed
+// set can never be live. Set C is invalid; if it were live, /three would be
+// allowed.
+var (
+	setA = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("one", "a"), "two.yaml": "endpoints:" + tokenEndpoint("two", "a")}
+	setB = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("two", "b"), "two.yaml": "endpoints:" + tokenEndpoint("one", "b")}
+	setC = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("three", "c"), "two.yaml": "endpoints:" + tokenEndpoint("one", "c") + "    replay: {ttl: forever}\n"}
+)
+
+// digestOf loads files from a scratch directory and returns their digest.
+func digestOf(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+	}
+	res, err := policy.Load(dir, policy.Options{Secrets: testEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Digest
+}
+
+// recorder collects Notify events.
+type recorder struct {
+	mu     sync.Mutex
+	events []reload.Event
+}
+
+func (r *recorder) notify(e reload.Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) list() []reload.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]reload.Event(nil), r.events...)
+}
+
+type fixture struct {
+	a   *authz.Authorizer
+	r   *reload.Reloader
+	rec *recorder
+}
+
+// start loads dir and runs the Reloader until the test ends.
+func start(t *testing.T, dir string, opts reload.Options) *fixture {
+	t.Helper()
+	f := &fixture{a: authz.NewAuthorizer(replay.NewMemory(1000, nil), nil), rec: &recorder{}}
+	if opts.Secrets == nil {
+		opts.Secrets = testEnv
+	}
+	opts.Notify = f.rec.notify
+	opts.WatchError = func(err error) { t.Logf("watch error: %v", err) }
+	f.r = reload.New(dir, f.a, opts)
+	if err := f.r.Load(reload.TriggerStart); err != nil {
+		t.Fatalf("first load: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	// Give Run a moment to set its watches up before the test changes
+	// anything; a change before that would be missed by design.
+	time.Sleep(50 * time.Millisecond)
+	return f
+}
+
+// waitFor polls cond every 5 ms for up to d and returns how long it took.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("no %s within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func tokenRequest(path, token string) *authz.Request {
+	return &authz.Request{Method: "POST", Host: "h", Path: path, Header: authz.Header{"x-token": token}}
+}
+
+func setHeader(d authz.Decision, name string) string {
+	for _, h := range d.SetHeaders {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+func TestLastKnownGood(t *testing.T) {
+	dir := t.TempDir()
+	write := func(files map[string]string) {
+		for n, c := range files {
+			os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+		}
+	}
+	write(setA)
+	rec := &recorder{}
+	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Notify: rec.notify})
+	if err := r.Load(reload.TriggerStart); err != nil {
+		t.Fatal(err)
+	}
+	revA := r.Status().Revision
+
+	write(setC)
+	err := r.Load(reload.TriggerSignal)
+	var errs policy.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("invalid set: %v", err)
+	}
+	st := r.Status()
+	if st.Revision != revA || a.Policy().Revision() != revA || st.LastFailure == nil || st.Failures != 1 {
+		t.Fatalf("after a refused set: %+v", st)
+	}
+	d := st.LastFailure.Errors[0]
+	if filepath.Base(d.File) != "two.yaml" || d.Line != 6 || d.Endpoint != "one" || d.Field != "replay.ttl" || st.LastFailure.Trigger != reload.TriggerSignal {
+		t.Errorf("failure detail: %+v", d)
+	}
+	if got := a.Check(context.Background(), tokenRequest("/one", "tok-1")); !got.Allow || setHeader(got, "x-set") != "a" {
+		t.Errorf("the last good set is not in force: %+v", got)
+	}
+
+	write(setB)
+	if err := r.Load(reload.TriggerWatch); err != nil {
+		t.Fatal(err)
+	}
+	st = r.Status()
+	if st.LastFailure != nil || st.Loads != 2 || st.Failures != 1 || st.Revision == revA || st.Endpoints != 2 {
+		t.Errorf("a good set did not clear the failure: %+v", st)
+	}
+	ev := rec.list()
+	if len(ev) != 3 || !ev[0].Changed || ev[1].Err == nil || !ev[2].Changed || ev[2].Result == nil {
+		t.Errorf("events: %+v", ev)
+	}
+	// The same set again changes nothing.
+	r.Load(reload.TriggerSignal)
+	if ev := rec.list(); ev[3].Changed || ev[3].Err != nil {
+		t.Errorf("reloading the same set: %+v", ev[3])
+	}
+}
+
+func TestInvalidStartKeepsNothing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(setC["two.yaml"]), 0o644)
+	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	r := reload.New(dir, a, reload.Options{Secrets: testEnv})
+	if err := r.Load(reload.TriggerStart); err == nil || a.Policy() != nil {
+		t.Fatalf("an invalid first set: err %v, policy %v", err, a.Policy())
+	}
+	if st := r.Status(); st.Revision != "" || st.LastFailure == nil {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestVolumeSwap publishes sets the way a ConfigMap volume changes, and
+// checks each is live within a second, and that the invalid one never is.
+func TestVolumeSwap(t *testing.T) {
+	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), setA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, v.Dir, reload.Options{})
+	revB := digestOf(t, setB)
+	v.Write(setB)
+	took := waitFor(t, 2*time.Second, "reload to set B", func() bool { return f.a.Policy().Revision() == revB })
+	t.Logf("volume swap live after %v", took)
+
+	v.Write(setC)
+	waitFor(t, 2*time.Second, "refusal of set C", func() bool { return f.r.Status().LastFailure != nil })
+	if f.a.Policy().Revision() != revB {
+		t.Fatal("set C replaced B")
+	}
+	v.Write(setA)
+	waitFor(t, 2*time.Second, "reload to set A", func() bool { return f.a.Policy().Revision() == digestOf(t, setA) })
+	if f.r.Status().LastFailure != nil {
+		t.Error("a good set did not clear the failure")
+	}
+}
+
+// TestGitSync publishes commits the way git-sync does, through a symlink to
+// a subdirectory of each checkout, and checks the revision is the commit.
+func TestGitSync(t *testing.T) {
+	g := &reloadtest.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
+	shaA, err := g.Publish(setA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, g.Path(), reload.Options{})
+	if got := f.r.Status().Revision; got != shaA {
+		t.Fatalf("revision %q, want the commit %s", got, shaA)
+	}
+	shaB, _ := g.Publish(setB)
+	took := waitFor(t, 2*time.Second, "reload to the second commit", func() bool { return f.a.Policy().Revision() == shaB })
+	t.Logf("git-sync swap live after %v", took)
+	if _, err := os.Stat(filepath.Join(g.Root, ".worktrees", shaA)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("the old checkout was not removed")
+	}
+	g.Publish(setA)
+	waitFor(t, 2*time.Second, "reload back to the first commit", func() bool { return f.a.Policy().Revision() == shaA })
+}
+
+// TestWriteRenameAndFilesComingAndGoing edits a plain directory as an editor
+// does, then adds and removes a file.
+func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	f := start(t, dir, reload.Options{})
+	ctx := context.Background()
+
+	reloadtest.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+tokenEndpoint("one", "edited"))
+	waitFor(t, 2*time.Second, "reload after write-rename", func() bool {
+		return setHeader(f.a.Check(ctx, tokenRequest("/one", "tok-1")), "x-set") == "edited"
+	})
+
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(setA["two.yaml"]), 0o644)
+	waitFor(t, 2*time.Second, "a new file's endpoint", func() bool { return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Allow })
+
+	os.Remove(filepath.Join(dir, "two.yaml"))
+	waitFor(t, 2*time.Second, "a removed file's endpoint to go", func() bool {
+		return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Reason == authz.NoEndpoint
+	})
+
+	// The directory vanishing is a refused set; the policy stays until the
+	// directory is back.
+	hidden := dir + ".away"
+	os.Rename(dir, hidden)
+	waitFor(t, 2*time.Second, "refusal of a vanished directory", func() bool { return f.r.Status().LastFailure != nil })
+	if !f.a.Check(ctx, tokenRequest("/one", "tok-1")).Allow {
+		t.Fatal("the policy went with the directory")
+	}
+	os.Rename(hidden, dir)
+	waitFor(t, 2*time.Second, "reload of the returned directory", func() bool { return f.r.Status().LastFailure == nil })
+}
+
+// TestSecretFileRotation rotates a GitHub secret held in a Secret volume:
+// add the new secret beside the old, then drop the old.
+func TestSecretFileRotation(t *testing.T) {
+	root := t.TempDir()
+	sv, err := reloadtest.NewVolume(filepath.Join(root, "secrets"), map[string]string{"github": "old-secret\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "policies")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "gh.yaml"), []byte(fmt.Sprintf(`
+endpoints:
+  - name: gh
+    match: {path: /gh}
+    verify: {github: {secrets: [{file: %s}, {file: %s}]}}
+    replay: {disabled: true}
+`, filepath.Join(sv.Dir, "github"), filepath.Join(sv.Dir, "github-next"))), 0o644)
+
+	f := &fixture{a: authz.NewAuthorizer(replay.NewMemory(10, nil), nil), rec: &recorder{}}
+	f.r = reload.New(dir, f.a, reload.Options{Secrets: testEnv, Notify: f.rec.notify})
+	if err := f.r.Load(reload.TriggerStart); err == nil {
+		t.Fatal("loaded with a missing secret file")
+	}
+	// The second file is missing: the set is refused, and the Reloader
+	// watches for the file to appear.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.r.Run(ctx)
+	time.Sleep(50 * time.Millisecond)
+
+	accepts := func(secret string) bool {
+		body := []byte(`{"n":1}`)
+		h, _ := verify.Sign("github", authz.Secret(secret), verify.Message{Body: body})
+		r := &authz.Request{Method: "POST", Path: "/gh", Header: authz.Header{}, Body: body}
+		for _, kv := range h {
+			r.Header[strings.ToLower(kv.Name)] = kv.Value
+		}
+		return f.a.Check(context.Background(), r).Allow
+	}
+
+	sv.Write(map[string]string{"github": "old-secret\n", "github-next": "new-secret\n"})
+	waitFor(t, 2*time.Second, "load once both secret files exist", func() bool { return f.a.Policy() != nil })
+	if !accepts("old-secret") || !accepts("new-secret") {
+		t.Fatal("during the roll both secrets must be accepted")
+	}
+	sv.Write(map[string]string{"github": "new-secret\n", "github-next": "new-secret\n"})
+	waitFor(t, 2*time.Second, "the old secret to stop being accepted", func() bool { return !accepts("old-secret") })
+	if !accepts("new-secret") {
+		t.Fatal("the new secret is refused")
+	}
+	if st := f.r.Status(); len(st.SecretFiles) != 2 || !strings.HasSuffix(st.SecretFiles[0], "github") {
+		t.Errorf("secret files %v", st.SecretFiles)
+	}
+	for _, e := range f.rec.list() {
+		if e.Err != nil && strings.Contains(e.Err.Error(), "secret") && strings.Contains(e.Err.Error(), "old-secret") {
+			t.Errorf("an error quotes a secret: %v", e.Err)
+		}
+	}
+}
+
+// TestTriggerAndManual checks that with the watch off, only Trigger
+// reloads.
+func TestTriggerAndManual(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	f := start(t, dir, reload.Options{Manual: true})
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", "signalled")), 0o644)
+	time.Sleep(3 * reload.DefaultDebounce)
+	if n := len(f.rec.list()); n != 1 {
+		t.Fatalf("%d loads without a trigger, want only the first", n)
+	}
+	f.r.Trigger()
+	waitFor(t, 2*time.Second, "reload on Trigger", func() bool {
+		ev := f.rec.list()
+		return len(ev) == 2 && ev[1].Trigger == reload.TriggerSignal && ev[1].Changed
+	})
+}
+
+// TestDebounce writes a burst of changes and expects them to be loaded
+// once or twice, not once per write, and a stream longer than MaxDelay to
+// be loaded before it ends.
+func TestDebounce(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	f := start(t, dir, reload.Options{Debounce: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
+	for i := range 20 {
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", fmt.Sprint(i))), 0o644)
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, 2*time.Second, "the burst to be loaded", func() bool {
+		return setHeader(f.a.Check(context.Background(), tokenRequest("/one", "tok-1")), "x-set") == "19"
+	})
+	time.Sleep(200 * time.Millisecond)
+	changed := 0
+	for _, e := range f.rec.list()[1:] {
+		if e.Changed {
+			changed++
+		}
+	}
+	if changed < 1 || changed > 2 {
+		t.Errorf("%d loads for a burst of 20 writes", changed)
+	}
+
+	// A write every 50 ms for 1 s never leaves 100 ms of quiet; MaxDelay
+	// still loads every 400 ms.
+	before := len(f.rec.list())
+	for i := range 20 {
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", fmt.Sprint("s", i))), 0o644)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(f.rec.list()) - before; n < 2 {
+		t.Errorf("%d loads during a 1 s stream of changes, want MaxDelay to force some", n)
+	}
+}
+
+// TestReloadUnderLoad decides requests continuously on several goroutines
+// while the directory is swapped between two valid sets and an invalid one.
+// Every decision must be right for the snapshot it was decided on: when the
+// policy revision is the same before and after a Check, the decision must be
+// that revision's; when it changed, either revision's. The invalid set must
+// never decide anything.
+func TestReloadUnderLoad(t *testing.T) {
+	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), setA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := start(t, v.Dir, reload.Options{})
+	revs := map[string]string{digestOf(t, setA): "a", digestOf(t, setB): "b"}
+
+	const workers, maxPerWorker = 2, 500000
+	var checks, wrong atomic.Int64
+	var firstWrong atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			paths := []string{"/one", "/two", "/three"}
+			for i := 0; i < maxPerWorker; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				path := paths[(i+w)%len(paths)]
+				before := f.a.Policy().Revision()
+				d := f.a.Check(ctx, tokenRequest(path, "tok-1"))
+				after := f.a.Policy().Revision()
+				checks.Add(1)
+				ok := false
+				for _, rev := range []string{before, after} {
+					set, known := revs[rev]
+					if !known {
+						continue
+					}
+					if path == "/three" {
+						ok = ok || (!d.Allow && d.Reason == authz.NoEndpoint)
+					} else {
+						ok = ok || (d.Allow && d.Reason == authz.OK && setHeader(d, "x-set") == set && d.Endpoint == path[1:])
+					}
+				}
+				if !ok {
+					wrong.Add(1)
+					firstWrong.CompareAndSwap(nil, fmt.Sprintf("%s between %s and %s: %+v", path, before, after, d))
+				}
+			}
+		}()
+	}
+
+	sets := []map[string]string{setB, setC, setA, setC, setB, setA}
+	const rounds = 3
+	var latencies []time.Duration
+	for range rounds {
+		for _, set := range sets {
+			failures := f.r.Status().Failures
+			swapped := time.Now()
+			if err := v.Write(set); err != nil {
+				t.Fatal(err)
+			}
+			if set["one.yaml"] == setC["one.yaml"] {
+				waitFor(t, 3*time.Second, "refusal of the invalid set", func() bool { return f.r.Status().Failures > failures })
+				continue
+			}
+			want := digestOf(t, set)
+			waitFor(t, 3*time.Second, "the swapped set", func() bool { return f.a.Policy().Revision() == want })
+			latencies = append(latencies, time.Since(swapped))
+		}
+	}
+	close(stop)
+	wg.Wait()
+
+	st := f.r.Status()
+	var worst time.Duration
+	for _, l := range latencies {
+		worst = max(worst, l)
+	}
+	t.Logf("%d checks, %d wrong, %d swaps (%d invalid), reload latency worst %v, loads %d, refusals %d",
+		checks.Load(), wrong.Load(), rounds*len(sets), rounds*2, worst, st.Loads, st.Failures)
+	if wrong.Load() != 0 {
+		t.Errorf("%d wrong decisions; first: %v", wrong.Load(), firstWrong.Load())
+	}
+	// A load that had mixed the files of two sets would have defined an
+	// endpoint twice and been refused for it.
+	for _, e := range f.rec.list() {
+		if e.Err != nil && strings.Contains(e.Err.Error(), "duplicate endpoint") {
+			t.Errorf("a load mixed two sets: %v", e.Err)
+		}
+	}
+	if st.Failures < rounds*2 {
+		t.Errorf("%d refused loads, want at least %d", st.Failures, rounds*2)
+	}
+	if checks.Load() < 1000 {
+		t.Errorf("only %d checks ran during the swaps", checks.Load())
+	}
+}
