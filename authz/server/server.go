@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"github.com/hookguard/hookguard/authz/extauthz"
 	"github.com/hookguard/hookguard/authz/policy"
 	"github.com/hookguard/hookguard/authz/ratelimit"
+	"github.com/hookguard/hookguard/authz/reload"
 	"github.com/hookguard/hookguard/authz/replay"
 )
 
@@ -55,10 +57,26 @@ type Config struct {
 	Log zerolog.Logger
 	// Ready, if set, receives the bound addresses once serving.
 	Ready func(grpcAddr, adminAddr net.Addr)
+
+	// DisableWatch turns the policy file watch off: the policy is then
+	// reloaded only on Reload. For file systems without change events.
+	DisableWatch bool
+	// ReloadDebounce is how long the policy files must be quiet after a
+	// change before they are reloaded; 0 means reload.DefaultDebounce.
+	ReloadDebounce time.Duration
+	// Reload, if set, asks for a reload on every receive (SIGHUP).
+	Reload <-chan struct{}
+	// Secrets resolves the policy's secret references; nil means the
+	// process environment and file system.
+	Secrets policy.SecretSource
 }
 
 // Run loads the policy and serves until ctx is cancelled. An invalid policy
-// set is an error before anything is served.
+// set is an error before anything is served. While serving, the policy is
+// reloaded when its files or secret files change and on Reload; a set that
+// does not compile is refused and the running one stays (see package
+// authz/reload), with the refusal logged, counted in the metrics and shown
+// by /readyz and /status.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxRecvBytes <= 0 {
 		cfg.MaxRecvBytes = DefaultMaxRecvBytes
@@ -68,29 +86,29 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Log
 
-	res, err := policy.Load(cfg.PolicyDir, policy.Options{})
-	if err != nil {
-		return fmt.Errorf("policy %s:\n%w", cfg.PolicyDir, err)
-	}
-	for _, w := range res.Warnings {
-		log.Warn().Str("warning", w.Error()).Msg("policy warning")
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	nonces := replay.NewMemory(cfg.NonceCapacity, nil)
 	registerReplayMetrics(reg, nonces)
-	policyInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "hookguard_policy_info",
-		Help: "The loaded policy set: 1 for its revision.",
-	}, []string{"revision"})
-	reg.MustRegister(policyInfo)
+	pm := newPolicyMetrics(reg)
 
 	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(ratelimit.NewMemory()))
-	a.SetPolicy(res.Policy)
-	policyInfo.WithLabelValues(res.Revision).Set(1)
-	log.Info().Str("policy_revision", res.Revision).Int("endpoints", len(res.Policy.Endpoints())).
-		Int("files", len(res.Files)).Msg("policy loaded")
+	var reloader *reload.Reloader
+	reloader = reload.New(cfg.PolicyDir, a, reload.Options{
+		Secrets:  cfg.Secrets,
+		Debounce: cfg.ReloadDebounce,
+		Manual:   cfg.DisableWatch,
+		Notify: func(e reload.Event) {
+			pm.observe(e)
+			logReload(log, e, reloader)
+		},
+		WatchError: func(err error) {
+			log.Warn().Err(err).Msg("policy watch")
+		},
+	})
+	if err := reloader.Load(reload.TriggerStart); err != nil {
+		return fmt.Errorf("policy %s:\n%w", cfg.PolicyDir, err)
+	}
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
@@ -108,11 +126,34 @@ func Run(ctx context.Context, cfg Config) error {
 	healthpb.RegisterHealthServer(gs, hs)
 
 	var ready atomic.Bool
-	admin := &http.Server{Handler: adminMux(reg, &ready), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Handler: adminMux(reg, &ready, reloader), ReadHeaderTimeout: 5 * time.Second}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- gs.Serve(grpcLis) }()
 	go func() { errc <- admin.Serve(adminLis) }()
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		if err := reloader.Run(reloadCtx); err != nil && !errors.Is(err, context.Canceled) {
+			// Serving on without reloads would hide that merged changes
+			// never arrive: stop, and let the supervisor restart us.
+			errc <- fmt.Errorf("policy watch: %w", err)
+		}
+	}()
+	defer func() { stopReload(); <-reloadDone }()
+	if cfg.Reload != nil {
+		go func() {
+			for {
+				select {
+				case <-reloadCtx.Done():
+					return
+				case <-cfg.Reload:
+					reloader.Trigger()
+				}
+			}
+		}()
+	}
 
 	setServing(hs, true)
 	ready.Store(true)
@@ -156,21 +197,138 @@ func setServing(hs *health.Server, serving bool) {
 	hs.SetServingStatus(AuthorizationService, st)
 }
 
-// adminMux serves the Kubernetes probes and the metrics.
-func adminMux(reg *prometheus.Registry, ready *atomic.Bool) *http.ServeMux {
+// adminMux serves the Kubernetes probes, the status and the metrics.
+//
+// /readyz answers 200 while serving, whether or not the last reload was
+// refused: the running policy is still good, and failing readiness would
+// take every replica out at once on a bad merge, the outage last-known-good
+// exists to prevent. The refusal is in the body, in /status and in the
+// metrics, for alerts.
+func adminMux(reg *prometheus.Registry, ready *atomic.Bool, r *reload.Reloader) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	status := func(w http.ResponseWriter, code int) {
+		body := adminStatus{Ready: ready.Load(), Policy: r.Status()}
+		body.PolicyOK = body.Policy.LastFailure == nil
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(body)
+	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			status(w, http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("ready\n"))
+		status(w, http.StatusOK)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		status(w, http.StatusOK)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// adminStatus is the body of /readyz and /status.
+type adminStatus struct {
+	// Ready is false before serving and while shutting down.
+	Ready bool `json:"ready"`
+	// PolicyOK is false when the last reload was refused; the policy in
+	// force is then the last one that compiled.
+	PolicyOK bool `json:"policy_ok"`
+	// Policy describes the policy in force and the last refusal.
+	Policy reload.Status `json:"policy"`
+}
+
+// policyMetrics are the metrics of policy loads. Alert on
+// hookguard_policy_last_reload_success == 0: a change was merged that is not
+// live.
+type policyMetrics struct {
+	info        *prometheus.GaugeVec
+	reloads     *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	lastSuccess prometheus.Gauge
+	lastTime    prometheus.Gauge
+}
+
+func newPolicyMetrics(reg prometheus.Registerer) *policyMetrics {
+	m := &policyMetrics{
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookguard_policy_info",
+			Help: "The policy set in force: 1 for its revision (a Git commit, or a content digest outside Git) and digest.",
+		}, []string{"revision", "digest"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookguard_policy_reloads_total",
+			Help: "Policy loads that compiled and took effect, by trigger (start, watch or signal).",
+		}, []string{"trigger"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookguard_policy_reload_errors_total",
+			Help: "Policy loads refused because the set did not compile, by trigger; the running policy stayed.",
+		}, []string{"trigger"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookguard_policy_last_reload_success",
+			Help: "1 when the last policy load compiled, 0 when it was refused and an older set is in force.",
+		}),
+		lastTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookguard_policy_last_reload_success_timestamp_seconds",
+			Help: "When the last policy load that compiled finished, as a Unix time.",
+		}),
+	}
+	reg.MustRegister(m.info, m.reloads, m.errors, m.lastSuccess, m.lastTime)
+	return m
+}
+
+func (m *policyMetrics) observe(e reload.Event) {
+	if e.Err != nil {
+		m.errors.WithLabelValues(e.Trigger).Inc()
+		m.lastSuccess.Set(0)
+		return
+	}
+	m.reloads.WithLabelValues(e.Trigger).Inc()
+	m.lastSuccess.Set(1)
+	m.lastTime.Set(float64(e.At.UnixNano()) / 1e9)
+	if e.Changed {
+		m.info.Reset()
+		m.info.WithLabelValues(e.Result.Revision, e.Result.Digest).Set(1)
+	}
+}
+
+// logReload logs a load attempt: a new set at info with its warnings, an
+// unchanged one at debug, a refused one at error with every diagnostic.
+// A refused first load is not logged here: Run returns it.
+func logReload(log zerolog.Logger, e reload.Event, r *reload.Reloader) {
+	if e.Err != nil {
+		if e.Trigger == reload.TriggerStart {
+			return
+		}
+		ev := log.Error().Str("trigger", e.Trigger).Str("policy_revision", r.Status().Revision)
+		var errs policy.Errors
+		if errors.As(e.Err, &errs) {
+			ev = ev.Int("error_count", len(errs)).Interface("errors", errs)
+		} else {
+			ev = ev.Err(e.Err)
+		}
+		ev.Msg("policy refused; the running policy stays in force")
+		return
+	}
+	res := e.Result
+	if !e.Changed {
+		log.Debug().Str("trigger", e.Trigger).Str("policy_revision", res.Revision).Msg("policy unchanged")
+		return
+	}
+	msg := "policy reloaded"
+	if e.Trigger == reload.TriggerStart {
+		msg = "policy loaded"
+	}
+	log.Info().Str("trigger", e.Trigger).Str("policy_revision", res.Revision).Str("policy_digest", res.Digest).
+		Int("endpoints", len(res.Policy.Endpoints())).Int("files", len(res.Files)).
+		Float64("duration_ms", float64(e.Duration.Microseconds())/1000).Msg(msg)
+	for _, w := range res.Warnings {
+		log.Warn().Str("policy_revision", res.Revision).Str("warning", w.Error()).Msg("policy warning")
+	}
 }
 
 // registerReplayMetrics exposes the replay cache's size and early evictions.

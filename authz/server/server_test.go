@@ -42,19 +42,22 @@ func start(t *testing.T, maxRecv int) *running {
 	t.Setenv("HOOKGUARD_SERVER_TEST_SECRET", "s3cret")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "github.yaml"), []byte(policyYAML), 0o600)
+	return startWith(t, Config{PolicyDir: dir, MaxRecvBytes: maxRecv, Log: zerolog.Nop()})
+}
+
+// startWith runs Run with cfg on loopback ports until the test ends, and
+// connects a gRPC client.
+func startWith(t *testing.T, cfg Config) *running {
+	t.Helper()
+	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
-	go func() {
-		r.done <- Run(ctx, Config{
-			PolicyDir: dir, GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", MaxRecvBytes: maxRecv,
-			Log: zerolog.Nop(),
-			Ready: func(g, a net.Addr) {
-				r.grpcAddr, r.adminAddr = g.String(), a.String()
-				close(ready)
-			},
-		})
-	}()
+	cfg.Ready = func(g, a net.Addr) {
+		r.grpcAddr, r.adminAddr = g.String(), a.String()
+		close(ready)
+	}
+	go func() { r.done <- Run(ctx, cfg) }()
 	select {
 	case <-ready:
 	case err := <-r.done:

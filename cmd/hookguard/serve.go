@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/hookguard/hookguard/authz/reload"
 	"github.com/hookguard/hookguard/authz/replay"
 	"github.com/hookguard/hookguard/authz/server"
 )
@@ -21,10 +23,12 @@ func serve(args []string, stderr io.Writer) int {
 	cfg := server.Config{}
 	fs.StringVar(&cfg.PolicyDir, "policies", "", "policy directory (required)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9191", "ext_authz gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", ":9192", "admin HTTP listen address (/healthz, /readyz, /metrics)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", ":9192", "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
 	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", server.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
 	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", replay.DefaultCapacity, "deliveries the replay cache holds")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight checks get to finish on SIGTERM")
+	watch := fs.Bool("watch", true, "reload the policy when its files or secret files change (SIGHUP always reloads)")
+	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", reload.DefaultDebounce, "quiet time after a policy change before reloading")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or console")
 	if err := parseFlags(fs, args); err != nil {
@@ -40,9 +44,31 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Log = log
+	cfg.DisableWatch = !*watch
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the policy, as it reloads the configuration of most
+	// daemons; registering it also keeps it from killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reloads <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	cfg.Reload = reloads
 	if err := server.Run(ctx, cfg); err != nil {
 		log.Error().Msg(err.Error())
 		return 1
