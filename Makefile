@@ -11,7 +11,7 @@ ENVOY         := $(TOOLS)/envoy/bin/envoy
 BUF           := $(TOOLS)/bin/buf
 GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
-.PHONY: all build demo test unit e2e vet proto proto-check bench envoy tools clean
+.PHONY: all build demo test unit policy-test e2e vet proto proto-check bench envoy tools clean
 
 all: build
 
@@ -22,8 +22,9 @@ build:
 demo: envoy
 	$(GO) run ./e2e/demo
 
-## test: everything CI runs: vet, unit tests with -race, proto freshness, e2e with real Envoy.
-test: vet proto-check unit e2e
+## test: everything CI runs: vet, unit tests with -race, proto freshness,
+## the example policies' own tests, e2e with real Envoy.
+test: vet proto-check unit policy-test e2e
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
@@ -31,6 +32,12 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## policy-test: what a policy repository's CI runs, on the example policies:
+## validate without the real secrets, then the policy tests (*_test.yaml).
+policy-test:
+	$(GO) run ./cmd/hookguard validate --skip-secrets policies
+	$(GO) run ./cmd/hookguard test policies/...
 
 e2e: envoy
 	HOOKGUARD_ENVOY=$(ENVOY) $(GO) test -count=1 -timeout 10m ./e2e/...

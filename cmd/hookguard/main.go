@@ -3,6 +3,7 @@
 //
 //	hookguard serve --policies DIR [flags]    serve ext_authz gRPC
 //	hookguard validate DIR                    check a policy directory
+//	hookguard test DIR                        run a policy directory's tests
 //	hookguard sign --scheme S --secret-env V  print a signed delivery's headers
 //	hookguard version                         print the version
 //
@@ -37,6 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "validate":
 		return validate(args, stdout, stderr)
+	case "test":
+		return test(args, stdout, stderr)
 	case "sign":
 		return sign(args, stdin, stdout, stderr)
 	case "version", "--version":
@@ -58,6 +61,7 @@ func usage(w io.Writer) {
 commands:
   serve     --policies DIR   serve Envoy ext_authz checks
   validate  DIR              check a policy directory, listing every problem
+  test      DIR              run the policy tests (*_test.yaml) of a directory
   sign      --scheme S       print the headers of a signed delivery
   version                    print the version
 

@@ -40,12 +40,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		out := struct {
 			Valid     bool                 `json:"valid"`
 			Revision  string               `json:"revision,omitempty"`
+			Digest    string               `json:"digest,omitempty"`
 			Endpoints int                  `json:"endpoints"`
 			Errors    []*policy.Diagnostic `json:"errors"`
 			Warnings  []*policy.Diagnostic `json:"warnings"`
 		}{Valid: len(errs) == 0, Errors: errs, Warnings: warnings}
 		if res != nil {
-			out.Revision, out.Endpoints = res.Revision, len(res.Policy.Endpoints())
+			out.Revision, out.Digest, out.Endpoints = res.Revision, res.Digest, len(res.Policy.Endpoints())
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -58,7 +59,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "warning:", w.Error())
 		}
 		if res != nil {
-			fmt.Fprintf(stdout, "ok: %d endpoints in %d files, revision %s\n", len(res.Policy.Endpoints()), len(res.Files), res.Revision)
+			// The revision is a commit inside a Git checkout; the digest
+			// then tells uncommitted edits apart.
+			digest := ""
+			if res.Digest != res.Revision {
+				digest = " (digest " + res.Digest + ")"
+			}
+			fmt.Fprintf(stdout, "ok: %d endpoints in %d files, revision %s%s\n", len(res.Policy.Endpoints()), len(res.Files), res.Revision, digest)
 		} else {
 			fmt.Fprintf(stdout, "invalid: %d errors\n", len(errs))
 		}
