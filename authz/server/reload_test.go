@@ -416,4 +416,3 @@ func TestReloadOnSignal(t *testing.T) {
 		t.Errorf("metrics:\n%s", grepLines(m, "hookguard_policy_"))
 	}
 }
-
