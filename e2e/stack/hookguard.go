@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -140,6 +141,14 @@ func (h *Hookguard) Stop() error {
 		return nil
 	}
 	return h.proc.stop(10 * time.Second)
+}
+
+// Signal sends sig to the process, e.g. SIGHUP to reload the policy.
+func (h *Hookguard) Signal(sig os.Signal) error {
+	if h == nil || h.proc == nil {
+		return errors.New("stack: hookguard is not running")
+	}
+	return h.proc.cmd.Process.Signal(sig)
 }
 
 // Exited reports whether the process is gone.
