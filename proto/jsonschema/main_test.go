@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"sigs.k8s.io/yaml"
+
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
+)
+
+const committed = "../hookguard/policy/v1/policy.schema.json"
+
+// withoutDescriptions decodes a schema and drops every description, which
+// only a build with source info (make proto) can produce.
+func withoutDescriptions(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	var strip func(any)
+	strip = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			delete(x, "description")
+			for _, e := range x {
+				strip(e)
+			}
+		case []any:
+			for _, e := range x {
+				strip(e)
+			}
+		}
+	}
+	strip(v)
+	return v
+}
+
+// TestCommittedSchemaIsFresh regenerates the schema from the compiled-in
+// descriptors and compares everything but the descriptions, so a proto
+// change without `make proto` fails here too, where buf is not at hand.
+func TestCommittedSchemaIsFresh(t *testing.T) {
+	fresh, err := Generate((&policyv1.PolicyFile{}).ProtoReflect().Descriptor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(withoutDescriptions(t, fresh), withoutDescriptions(t, old)) {
+		t.Errorf("%s is stale: run make proto", committed)
+	}
+}
+
+func compile(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("policy.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("policy.schema.json")
+	if err != nil {
+		t.Fatalf("the schema is not valid draft 2020-12: %v", err)
+	}
+	return s
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, yamlText []byte) error {
+	t.Helper()
+	js, err := yaml.YAMLToJSON(yamlText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Validate(inst)
+}
+
+// TestExamplePoliciesValidate checks every shipped policy against the
+// schema: an editor must not flag a policy hookguard accepts.
+func TestExamplePoliciesValidate(t *testing.T) {
+	s := compile(t)
+	files, _ := filepath.Glob("../../policies/*.yaml")
+	more, _ := filepath.Glob("../../policies/*/*.yaml")
+	n := 0
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_test.yaml") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(t, s, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Errorf("only %d example policies found", n)
+	}
+}
+
+func TestSchemaRefusesWhatTheLoaderRefuses(t *testing.T) {
+	s := compile(t)
+	for name, doc := range map[string]string{
+		"unknown top-level field": "endpoint: []\n",
+		"unknown endpoint field":  "endpoints:\n- name: a\n  on_alow: {}\n",
+		"two schemes":             "endpoints:\n- name: a\n  verify: {github: {secrets: [{env: A}]}, token: {header: x, secrets: [{env: A}]}}\n",
+		"env and file":            "endpoints:\n- name: a\n  verify: {github: {secrets: [{env: A, file: b}]}}\n",
+		"unknown mode":            "endpoints:\n- name: a\n  mode: LOUD\n",
+		"methods not a list":      "endpoints:\n- name: a\n  match: {methods: POST}\n",
+		"bool as string":          "endpoints:\n- name: a\n  replay: {disabled: 'yes'}\n",
+	} {
+		if err := validate(t, s, []byte(doc)); err == nil {
+			t.Errorf("%s: the schema accepts\n%s", name, doc)
+		}
+	}
+	ok := "endpoints:\n- name: a\n  match: {path_prefix: /a, methods: [POST]}\n  verify: {github: {secrets: [{env: A}, {file: /s}]}}\n  mode: DRY_RUN\n  on_allow: {set_headers: {x-a: b}}\n"
+	if err := validate(t, s, []byte(ok)); err != nil {
+		t.Errorf("a valid policy is refused: %v", err)
+	}
+}
