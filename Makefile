@@ -37,6 +37,7 @@ unit:
 ## validate without the real secrets, then the policy tests (*_test.yaml).
 policy-test:
 	$(GO) run ./cmd/hookguard validate --skip-secrets policies
+	$(GO) run ./cmd/hookguard validate --skip-secrets policies/providers
 	$(GO) run ./cmd/hookguard test policies/...
 
 e2e: envoy

@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hookguard/hookguard/authz/policy"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
 func validate(args []string, stdout, stderr io.Writer) int {
@@ -32,6 +36,20 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if err != nil && !errors.As(err, &errs) {
 		errs = policy.Errors{{File: dir, Message: err.Error()}}
 	}
+	skipped := 0
+	if *skipSecrets {
+		// A placeholder is no well-formed key: what the checks of a
+		// secret's value say about it means nothing here.
+		kept := errs[:0:0]
+		for _, e := range errs {
+			if e.Endpoint != "" && aboutSecretValue(e.Field) {
+				skipped++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		errs = kept
+	}
 	var warnings []*policy.Diagnostic
 	if res != nil {
 		warnings = res.Warnings
@@ -44,7 +62,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			Endpoints int                  `json:"endpoints"`
 			Errors    []*policy.Diagnostic `json:"errors"`
 			Warnings  []*policy.Diagnostic `json:"warnings"`
-		}{Valid: len(errs) == 0, Errors: errs, Warnings: warnings}
+			// SecretChecksSkipped counts the checks of secret values that
+			// --skip-secrets made meaningless.
+			SecretChecksSkipped int `json:"secret_checks_skipped,omitempty"`
+		}{Valid: len(errs) == 0, Errors: errs, Warnings: warnings, SecretChecksSkipped: skipped}
 		if res != nil {
 			out.Revision, out.Digest, out.Endpoints = res.Revision, res.Digest, len(res.Policy.Endpoints())
 		}
@@ -58,7 +79,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		for _, w := range warnings {
 			fmt.Fprintln(stdout, "warning:", w.Error())
 		}
-		if res != nil {
+		switch {
+		case res == nil && len(errs) == 0:
+			fmt.Fprintf(stdout, "ok: valid but for %d checks of secret values, skipped with --skip-secrets\n", skipped)
+		case res != nil:
 			// The revision is a commit inside a Git checkout; the digest
 			// then tells uncommitted edits apart.
 			digest := ""
@@ -66,7 +90,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 				digest = " (digest " + res.Digest + ")"
 			}
 			fmt.Fprintf(stdout, "ok: %d endpoints in %d files, revision %s%s\n", len(res.Policy.Endpoints()), len(res.Files), res.Revision, digest)
-		} else {
+		default:
 			fmt.Fprintf(stdout, "invalid: %d errors\n", len(errs))
 		}
 	}
@@ -75,3 +99,37 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// aboutSecretValue reports whether a diagnostic's field path, within an
+// endpoint, points at one secret reference (such as
+// "verify.discord.public_keys[0]" or "verify.hmac.keys[1].key.env"), where
+// the loader checks the secret's value, rather than at a list of them
+// ("verify.github.secrets: at least one secret is required").
+func aboutSecretValue(field string) bool {
+	md := (&policyv1.Endpoint{}).ProtoReflect().Descriptor()
+	parts := strings.Split(field, ".")
+	for _, part := range parts {
+		name, _, indexed := strings.Cut(part, "[")
+		fd := md.Fields().ByName(protoreflect.Name(name))
+		if fd == nil {
+			fd = md.Fields().ByJSONName(name)
+		}
+		if fd == nil || fd.Kind() != protoreflect.MessageKind {
+			return false
+		}
+		if fd.IsMap() {
+			return false
+		}
+		if fd.Message().FullName() == secretRef {
+			return !fd.IsList() || indexed
+		}
+		if fd.IsList() && !indexed {
+			return false
+		}
+		md = fd.Message()
+	}
+	return false
+}
+
+// secretRef is the message that names a secret's source.
+const secretRef protoreflect.FullName = "hookguard.policy.v1.SecretRef"
