@@ -40,10 +40,11 @@
 // Each case runs in-process against a fresh replay cache and rate limiter,
 // at the file's (or the case's own) `now`; `repeat: N` sends the request N
 // times and checks the last answer, for replay and rate-limit tests. The
-// policy directory is loaded once per test file with that file's secrets; a
-// secret the file does not set gets a random placeholder, so each file sets
-// only the secrets its own cases sign with, and a policy that can be
-// reached only with another file's secret is denied.
+// policy directory is loaded once per test file with that file's secrets,
+// backed by those of the directory's other test files, so each file sets
+// only the secrets of the endpoints it tests; a secret no file sets gets a
+// random placeholder nobody can sign with. Signing (`sign.secret`) uses the
+// file's own secrets only.
 package policytest
 
 import (
@@ -87,6 +88,21 @@ type Secrets struct {
 	// Files maps secret file paths, absolute or relative to the policy
 	// directory as in the policy, to contents.
 	Files map[string]string `yaml:"files"`
+}
+
+// orElse returns s with every name it lacks taken from other.
+func (s Secrets) orElse(other Secrets) Secrets {
+	merge := func(own, more map[string]string) map[string]string {
+		out := make(map[string]string, len(own)+len(more))
+		for k, v := range more {
+			out[k] = v
+		}
+		for k, v := range own {
+			out[k] = v
+		}
+		return out
+	}
+	return Secrets{Env: merge(s.Env, other.Env), Files: merge(s.Files, other.Files)}
 }
 
 // Case is one test: a request and what must happen to it.

@@ -2,6 +2,8 @@ package policytest
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -251,5 +253,27 @@ func TestExamplePolicies(t *testing.T) {
 	s, out := run(t, Options{}, "../../policies")
 	if !s.OK() || s.Passed < 10 {
 		t.Errorf("the example policies' tests: %+v\n%s", s, out)
+	}
+}
+
+// TestSecretsBackEachOther checks that a file testing one endpoint need not
+// set the keys of another endpoint of the directory, even a public key that
+// no placeholder could stand in for.
+func TestSecretsBackEachOther(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dir(t, map[string]string{
+		"p.yaml": "endpoints:\n" +
+			"- {name: tok, match: {path: /tok}, verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}}\n" +
+			"- {name: discord, match: {path: /discord}, verify: {discord: {public_keys: [{env: DISCORD_PUBLIC_KEY}]}}}\n",
+		"discord_test.yaml": "secrets: {env: {DISCORD_PUBLIC_KEY: " + hex.EncodeToString(pub) + "}}\n" +
+			"tests:\n  - {name: unsigned, request: {path: /discord, body: '{}'}, expect: {decision: deny, reason: signature_missing}}\n",
+		"tok_test.yaml": "secrets: {env: {TOKEN: t}}\n" +
+			"tests:\n  - {name: token, request: {path: /tok, headers: {x-token: t}}, expect: {decision: allow}}\n",
+	})
+	if s, out := run(t, Options{}, d); !s.OK() || s.Passed != 2 {
+		t.Errorf("%+v\n%s", s, out)
 	}
 }

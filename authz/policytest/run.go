@@ -125,8 +125,20 @@ func runDir(dir string, opts Options) Summary {
 		fmt.Fprintf(opts.Out, "?   \t%s\t[no test files]\n", dir)
 		return s
 	}
-	for _, path := range files {
-		fs := runFile(dir, path, opts)
+	// Every file's secrets back every other file's: a directory holding
+	// endpoints with keys of different formats (a public key, a whsec_
+	// secret) still loads when each file sets only its own provider's.
+	parsed := make([]*File, len(files))
+	errs := make([]error, len(files))
+	var shared Secrets
+	for i, path := range files {
+		parsed[i], errs[i] = ParseFile(path)
+		if errs[i] == nil {
+			shared = shared.orElse(parsed[i].Secrets)
+		}
+	}
+	for i, path := range files {
+		fs := runFile(dir, path, parsed[i], errs[i], shared, opts)
 		s.Passed += fs.Passed
 		s.Failed += fs.Failed
 	}
@@ -139,10 +151,10 @@ func runDir(dir string, opts Options) Summary {
 	return s
 }
 
-// runFile loads the policy with one test file's secrets and runs its cases.
-func runFile(dir, path string, opts Options) Summary {
+// runFile loads the policy with one test file's secrets, backed by the
+// directory's, and runs its cases.
+func runFile(dir, path string, f *File, err error, shared Secrets, opts Options) Summary {
 	var s Summary
-	f, err := ParseFile(path)
 	if err != nil {
 		fmt.Fprintf(opts.Out, "--- FAIL: %s\n%s\n", path, indent(err.Error()))
 		s.Failed++
@@ -157,7 +169,7 @@ func runFile(dir, path string, opts Options) Summary {
 	if len(cases) == 0 {
 		return s
 	}
-	res, err := policy.Load(dir, policy.Options{Secrets: newSecretSource(f.Secrets, dir)})
+	res, err := policy.Load(dir, policy.Options{Secrets: newSecretSource(f.Secrets.orElse(shared), dir)})
 	if err != nil {
 		fmt.Fprintf(opts.Out, "--- FAIL: %s: the policy does not load (%d cases not run)\n%s\n",
 			path, len(cases), indent(err.Error()))
