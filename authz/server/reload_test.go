@@ -18,6 +18,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/rs/zerolog"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookguard/hookguard/authz/policy"
 	"github.com/hookguard/hookguard/authz/reload/reloadtest"
@@ -297,6 +298,14 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 }
 
+func wantHealth(t *testing.T, r *running, service string, want healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
+	st, err := healthpb.NewHealthClient(r.conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
+	if err != nil || st.GetStatus() != want {
+		t.Errorf("health of %s: %v %v, want %v", service, st.GetStatus(), err, want)
+	}
+}
+
 func grepLines(s, prefix string) string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
@@ -372,6 +381,8 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 	if o, _ := checkToken(context.Background(), authv3.NewAuthorizationClient(r.conn), "/one", "x"); !o.allowed || o.set != "a" {
 		t.Errorf("set A is not in force: %+v", o)
 	}
+	wantHealth(t, r, PolicyService, healthpb.HealthCheckResponse_NOT_SERVING)
+	wantHealth(t, r, AuthorizationService, healthpb.HealthCheckResponse_SERVING)
 
 	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), setA["two.yaml"]+"# fixed\n")
 	deadline = time.Now().Add(2 * time.Second)
@@ -381,6 +392,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 	if !st.PolicyOK || st.Policy.LastFailure != nil || st.Policy.Revision == revA {
 		t.Errorf("a good set did not clear the refusal: %+v", st)
 	}
+	wantHealth(t, r, PolicyService, healthpb.HealthCheckResponse_SERVING)
 	m = metrics(t, r)
 	if !strings.Contains(m, "hookguard_policy_last_reload_success 1") || strings.Contains(m, fmt.Sprintf("revision=%q", revA)) {
 		t.Errorf("metrics after the fix:\n%s", grepLines(m, "hookguard_policy_"))

@@ -34,6 +34,12 @@ import (
 // about.
 const AuthorizationService = "envoy.service.auth.v3.Authorization"
 
+// PolicyService is the gRPC health service name that reports the policy:
+// SERVING while the last load compiled, NOT_SERVING while a refused change
+// leaves an older set in force. Envoy never asks for it, so a refused change
+// takes no replica out of service; monitoring can.
+const PolicyService = "hookguard.policy"
+
 // DefaultMaxRecvBytes is the default gRPC receive limit: room for the 1 MiB
 // body Envoy buffers by default, plus headers and framing, with margin.
 const DefaultMaxRecvBytes = 4 << 20
@@ -93,6 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 	pm := newPolicyMetrics(reg)
 
 	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(ratelimit.NewMemory()))
+	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Options{
 		Secrets:  cfg.Secrets,
@@ -100,6 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Manual:   cfg.DisableWatch,
 		Notify: func(e reload.Event) {
 			pm.observe(e)
+			policyHealth(hs, e)
 			logReload(log, e, reloader)
 		},
 		WatchError: func(err error) {
@@ -122,7 +130,6 @@ func Run(ctx context.Context, cfg Config) error {
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))
 	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, log, extauthz.NewMetrics(reg)))
-	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 
 	var ready atomic.Bool
@@ -241,6 +248,15 @@ type adminStatus struct {
 	PolicyOK bool `json:"policy_ok"`
 	// Policy describes the policy in force and the last refusal.
 	Policy reload.Status `json:"policy"`
+}
+
+// policyHealth sets PolicyService from a load attempt.
+func policyHealth(hs *health.Server, e reload.Event) {
+	st := healthpb.HealthCheckResponse_SERVING
+	if e.Err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	hs.SetServingStatus(PolicyService, st)
 }
 
 // policyMetrics are the metrics of policy loads. Alert on
