@@ -48,9 +48,15 @@ type Result struct {
 	// SecretFiles are the secret files the set references, as read, so a
 	// watcher can reload when one changes.
 	SecretFiles []string
+	// DataFiles are the other files the set references: IP lists and JSON
+	// Schemas, watched like secret files.
+	DataFiles []string
 	// Warnings are problems that do not refuse the set, such as an endpoint
 	// without replay protection.
 	Warnings []*Diagnostic
+
+	// data is a hash of the data files' contents.
+	data [sha256.Size]byte
 
 	// secrets is a keyed hash of every secret value resolved. It never
 	// leaves the process and its key is random per process, so it tells
@@ -61,7 +67,7 @@ type Result struct {
 // SameAs reports whether r and o hold the same policy text and the same
 // secrets, so a reload that changed neither can be told from one that did.
 func (r *Result) SameAs(o *Result) bool {
-	return r != nil && o != nil && r.Digest == o.Digest && r.secrets == o.secrets
+	return r != nil && o != nil && r.Digest == o.Digest && r.secrets == o.secrets && r.data == o.data
 }
 
 // Options tune Load.
@@ -209,8 +215,9 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 		return nil, Errors{{File: s.dir, Message: err.Error()}}
 	}
 	res := &Result{Policy: p, Files: s.files, Revision: rev, Digest: digest,
-		SecretFiles: rec.files, Warnings: c.warnings}
+		SecretFiles: rec.files, DataFiles: c.data.files, Warnings: c.warnings}
 	copy(res.secrets[:], rec.sum.Sum(nil))
+	res.data = c.data.digest()
 	return res, nil
 }
 
@@ -267,6 +274,7 @@ type compiler struct {
 	warnings  []*Diagnostic
 	defaults  *defaults         // the directory's defaults block, if any
 	pending   []pendingStages   // endpoints whose stages wait for defaults
+	data      dataFiles         // IP lists and schemas read
 	lines     *lines            // of the file being compiled
 	fileLines map[string]*lines // of every file, by name
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func (c *compiler) stageSource(file string, e *authz.Endpoint, s *policyv1.Sourc
 		}
 	}
 	for _, name := range sortedKeys(s.GetIpLists()) {
-		prefixes, err := readIPList(resolvePath(file, s.GetIpLists()[name]))
+		prefixes, err := c.readIPList(resolvePath(file, s.GetIpLists()[name]))
 		if err != nil {
 			report("source.ip_lists."+name, err.Error())
 			continue
@@ -176,8 +177,8 @@ func parseCIDR(s string) (netip.Prefix, error) {
 }
 
 // readIPList reads a list file: one CIDR or address a line, '#' comments.
-func readIPList(path string) ([]netip.Prefix, error) {
-	data, err := os.ReadFile(path)
+func (c *compiler) readIPList(path string) ([]netip.Prefix, error) {
+	data, err := c.data.read(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read IP list %s: %v", path, errorWithoutPath(err))
 	}
@@ -316,12 +317,32 @@ func (c *compiler) stagePayload(file string, e *authz.Endpoint, pl *policyv1.Pay
 			report("payload.schemas.by_value", "needs payload.schemas.header")
 		}
 		compiler := jsonschema.NewCompiler()
+		compiled := map[string]*jsonschema.Schema{}
 		compile := func(field, path string) *jsonschema.Schema {
-			sch, err := compiler.Compile(resolvePath(file, path))
+			abs := resolvePath(file, path)
+			if sch, ok := compiled[abs]; ok {
+				return sch
+			}
+			// Read it here, recorded, so a watcher reloads when it changes;
+			// the compiler resolves it from the resource added.
+			raw, err := c.data.read(abs)
+			if err != nil {
+				report(field, "schema "+path+": "+errorWithoutPath(err))
+				return nil
+			}
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+			if err == nil {
+				err = compiler.AddResource(abs, doc)
+			}
+			var sch *jsonschema.Schema
+			if err == nil {
+				sch, err = compiler.Compile(abs)
+			}
 			if err != nil {
 				report(field, "schema "+path+": "+strings.Join(strings.Fields(err.Error()), " "))
 				return nil
 			}
+			compiled[abs] = sch
 			return sch
 		}
 		for _, v := range sortedKeys(s.GetByValue()) {
@@ -339,6 +360,34 @@ func (c *compiler) stagePayload(file string, e *authz.Endpoint, pl *policyv1.Pay
 		p.Schemas = set
 	}
 	e.Payload = p
+}
+
+// dataFiles reads and records the non-secret files a policy set references,
+// hashing their contents so a reload can tell when one changed.
+type dataFiles struct {
+	files []string
+	sum   hash.Hash
+}
+
+func (d *dataFiles) read(path string) ([]byte, error) {
+	if d.sum == nil {
+		d.sum = sha256.New()
+	}
+	if !slices.Contains(d.files, path) {
+		d.files = append(d.files, path)
+	}
+	b, err := os.ReadFile(path)
+	fmt.Fprintf(d.sum, "%s\x00%d\x00", path, len(b))
+	d.sum.Write(b)
+	return b, err
+}
+
+// digest is the hash of what read returned; zero when nothing was read.
+func (d *dataFiles) digest() (out [sha256.Size]byte) {
+	if d.sum != nil {
+		copy(out[:], d.sum.Sum(nil))
+	}
+	return out
 }
 
 // resolvePath makes path relative to the directory of the file naming it.

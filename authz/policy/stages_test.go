@@ -61,6 +61,15 @@ endpoints:
 	if rl := in.RateLimit; rl.Limit.Rate != 10 || rl.Limit.Burst != 10 || !rl.PerSource || !rl.PerEndpoint {
 		t.Errorf("rate limit %+v", rl)
 	}
+	if len(res.DataFiles) != 2 || !strings.HasSuffix(res.DataFiles[0], "github.txt") || !strings.HasSuffix(res.DataFiles[1], "push.json") {
+		t.Errorf("data files %v: want the IP list and the schema, so a watcher reloads on their change", res.DataFiles)
+	}
+	// A changed list is a changed set, though no policy file changed.
+	os.WriteFile(filepath.Join(dir, "lists", "github.txt"), []byte("140.82.112.0/20\n"), 0o600)
+	again, err := Load(dir, Options{Secrets: testSecrets})
+	if err != nil || again.SameAs(res) || again.Digest != res.Digest {
+		t.Errorf("after editing the IP list: err %v, same %v", err, again.SameAs(res))
+	}
 	ov := res.Policy.Endpoint("overrides")
 	if ov.Source.Allow != nil || !ov.Source.Deny.Contains(mustAddr("198.51.100.7")) {
 		t.Errorf("overriding source %+v", ov.Source)

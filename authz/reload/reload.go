@@ -126,12 +126,13 @@ type Event struct {
 // Status is the state of a Reloader, for health endpoints and metrics. It is
 // a copy: changing it changes nothing.
 type Status struct {
-	// Revision, Digest, Files, SecretFiles and Endpoints describe the set
+	// Revision, Digest, Files, SecretFiles, DataFiles and Endpoints describe the set
 	// in force; they are empty before the first successful load.
 	Revision    string   `json:"revision"`
 	Digest      string   `json:"digest"`
 	Files       []string `json:"files"`
 	SecretFiles []string `json:"secret_files,omitempty"`
+	DataFiles   []string `json:"data_files,omitempty"`
 	Endpoints   int      `json:"endpoints"`
 	// LoadedAt is when the set in force was loaded.
 	LoadedAt time.Time `json:"loaded_at"`
@@ -231,7 +232,7 @@ func (r *Reloader) Load(trigger string) error {
 			r.status.LoadedAt = end
 		}
 		r.status.Revision, r.status.Digest = res.Revision, res.Digest
-		r.status.Files, r.status.SecretFiles = res.Files, res.SecretFiles
+		r.status.Files, r.status.SecretFiles, r.status.DataFiles = res.Files, res.SecretFiles, res.DataFiles
 		r.status.Endpoints = len(res.Policy.Endpoints())
 		r.status.Warnings = res.Warnings
 		r.mu.Unlock()
@@ -360,6 +361,7 @@ func (r *Reloader) watchTargets() (dir string, files []string) {
 	defer r.loadMu.Unlock()
 	if r.current != nil {
 		files = append(files, r.current.Files...)
+		files = append(files, r.current.DataFiles...)
 	}
 	return r.dir, append(files, r.files...)
 }

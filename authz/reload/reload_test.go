@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -499,5 +500,37 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if checks.Load() < 1000 {
 		t.Errorf("only %d checks ran during the swaps", checks.Load())
+	}
+}
+
+// TestDataFileChange checks that an IP list kept in a subdirectory, which
+// the directory watch does not cover, is watched too: editing it reloads.
+func TestDataFileChange(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "lists"), 0o755)
+	list := filepath.Join(dir, "lists", "senders.txt")
+	os.WriteFile(list, []byte("192.0.2.0/24\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "gh.yaml"), []byte(`
+endpoints:
+  - name: gh
+    match: {path: /gh}
+    verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}
+    source: {ip_lists: {senders: lists/senders.txt}}
+`), 0o644)
+	f := start(t, dir, reload.Options{})
+	from := func(addr string) authz.Reason {
+		r := tokenRequest("/gh", testEnv["TOKEN"])
+		r.Source = netip.AddrPortFrom(netip.MustParseAddr(addr), 1234)
+		return f.a.Check(context.Background(), r).Reason
+	}
+	if got := from("198.51.100.1"); got != authz.SourceNotAllowed {
+		t.Fatalf("before the edit: %s", got)
+	}
+	// Let Run's own first load pass, so only the watch can see the edit.
+	waitFor(t, 3*time.Second, "Run's first load", func() bool { return len(f.rec.list()) >= 2 })
+	os.WriteFile(list, []byte("192.0.2.0/24\n198.51.100.0/24\n"), 0o644)
+	waitFor(t, 3*time.Second, "the edited IP list to apply", func() bool { return from("198.51.100.1") == authz.OK })
+	if st := f.r.Status(); len(st.DataFiles) != 1 || st.DataFiles[0] != list {
+		t.Errorf("status data files %v", st.DataFiles)
 	}
 }
