@@ -353,12 +353,14 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	}
 	before := len(c.errs)
 	checkFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
-	if len(c.errs) > before {
-		return
-	}
+	shapeErrs := len(c.errs) > before
+	// With unknown fields reported, decode the rest anyway, so one run
+	// lists every problem of the endpoint, not just its typos.
 	var ep policyv1.Endpoint
-	if err := protojson.Unmarshal(raw, &ep); err != nil {
-		report("", protojsonMessage(err))
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: shapeErrs}).Unmarshal(raw, &ep); err != nil {
+		if !shapeErrs {
+			report("", protojsonMessage(err))
+		}
 		return
 	}
 	warn := func(field, msg string) {
@@ -366,7 +368,7 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	}
 	e, ok := c.compileEndpoint(file, &ep, report, warn)
 	c.pending = append(c.pending, pendingStages{file: file, label: label, proto: &ep, endpoint: e})
-	if ok {
+	if ok && !shapeErrs {
 		c.endpoints = append(c.endpoints, e)
 	}
 }
