@@ -99,9 +99,9 @@ fuzz:
 	@for t in $$($(GO) test -list '$(FUZZLIST)' $(FUZZPKG) | grep '^Fuzz'); do \
 		echo "== $$t"; \
 		corpus=$(FUZZPKG)/testdata/fuzz/$$t; \
-		before=$$(ls $$corpus 2>/dev/null | wc -l); \
+		before=$$({ ls $$corpus 2>/dev/null || true; } | wc -l); \
 		if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $(FUZZPKG); then \
-			if [ "$$(ls $$corpus 2>/dev/null | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
+			if [ "$$({ ls $$corpus 2>/dev/null || true; } | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
 			$(GO) test -count=1 -run "^$$t$$" $(FUZZPKG) || exit 1; \
 			echo "$$t: stopped at the deadline without a failing input (golang/go#75804); corpus replays cleanly"; \
 		fi; \
