@@ -88,7 +88,7 @@ func newProviderKeys(t *testing.T) providerKeys {
 type providerSecrets map[string]string
 
 func (p providerSecrets) LookupEnv(name string) (string, bool) { v, ok := p[name]; return v, ok }
-func (providerSecrets) ReadFile(string) ([]byte, error)      { return nil, fs.ErrNotExist }
+func (providerSecrets) ReadFile(string) ([]byte, error)        { return nil, fs.ErrNotExist }
 
 const providerDir = "../../policies/providers"
 
