@@ -52,7 +52,7 @@ func (g *GitHub) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	}
 	mac := matchMAC(g.keys, want[:], r.Body)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil

@@ -4,8 +4,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -46,8 +44,7 @@ type HMAC struct {
 	size      int
 	header    string
 	prefix    string
-	decode    func(dst []byte, s string) bool
-	encode    func([]byte) string
+	enc       sigEncoding
 	content   []segment
 	idHeader  string
 	tsHeader  string
@@ -137,13 +134,11 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	h.keys = newMACKeys(newHash, c.Secrets)
 	switch strings.ToLower(c.Encoding) {
 	case "", "hex":
-		h.decode, h.encode = decodeHexTo, hex.EncodeToString
+		h.enc = encHex
 	case "base64":
-		h.decode = func(dst []byte, s string) bool { return decodeBase64To(dst, base64.RawStdEncoding, s) }
-		h.encode = base64.StdEncoding.EncodeToString
+		h.enc = encBase64
 	case "base64url":
-		h.decode = func(dst []byte, s string) bool { return decodeBase64To(dst, base64.RawURLEncoding, s) }
-		h.encode = base64.RawURLEncoding.EncodeToString
+		h.enc = encBase64URL
 	default:
 		return nil, errors.New("encoding: use hex, base64 or base64url")
 	}
@@ -229,22 +224,14 @@ func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	if err != nil {
 		return v, err
 	}
-	var buf [maxSignatures][sha512.Size]byte
-	var wants [maxSignatures][]byte
-	k := 0
-	for _, s := range sigs[:n] {
-		if h.decode(buf[k][:h.size], s) {
-			wants[k] = buf[k][:h.size]
-			k++
-		}
-	}
-	if k == 0 {
+	var l macList
+	if l.decode(sigs[:n], h.size, h.enc) == 0 {
 		return v, fmt.Errorf("%w: no signature in the expected form", authz.SignatureInvalid)
 	}
 	var parts [maxTemplateSegments][]byte
-	mac, _ := matchAnyMAC(h.keys, wants[:k], h.parts(&parts, r, id, ts)...)
+	mac, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil
@@ -253,26 +240,8 @@ func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 // parseSignatures splits the header on the separator and keeps the entries
 // that carry the prefix, without it; other entries are other versions.
 func (h *HMAC) parseSignatures(sig string) (out [maxSignatures]string, n int, err error) {
-	entries := 0
-	for rest := sig; rest != ""; {
-		var entry string
-		if h.separator == "" {
-			entry, rest = sig, ""
-		} else {
-			entry, rest, _ = strings.Cut(rest, h.separator)
-		}
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		entries++
-		if entries > maxSignatures {
-			return out, 0, errTooMany
-		}
-		if s, ok := strings.CutPrefix(entry, h.prefix); ok {
-			out[n] = s
-			n++
-		}
+	if n, err = splitPrefixed(sig, h.separator, h.prefix, &out); err != nil {
+		return out, 0, err
 	}
 	if n == 0 {
 		return out, 0, fmt.Errorf("%w: no signature with the expected prefix", authz.SignatureInvalid)
@@ -324,7 +293,7 @@ func (h *HMAC) Sign(m Message) ([]authz.HeaderValue, error) {
 	}
 	var parts [maxTemplateSegments][]byte
 	mac := h.keys[0].sum(nil, h.parts(&parts, r, m.ID, ts)...)
-	out := []authz.HeaderValue{{Name: h.header, Value: h.prefix + h.encode(mac)}}
+	out := []authz.HeaderValue{{Name: h.header, Value: h.prefix + h.enc.encode(mac)}}
 	if h.idHeader != "" {
 		out = append(out, authz.HeaderValue{Name: h.idHeader, Value: m.ID})
 	}

@@ -40,10 +40,7 @@ func (*Linear) Scheme() string { return "linear" }
 // Verify checks Linear-Signature against the body, then the body's
 // webhookTimestamp against the clock.
 func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
-	v := authz.Verified{DeliveryID: r.Header.Get(LinearDeliveryHeader)}
-	if len(v.DeliveryID) > maxIDLength {
-		v.DeliveryID = ""
-	}
+	v := authz.Verified{DeliveryID: deliveryID(r, LinearDeliveryHeader)}
 	sig, err := signatureHeader(r, LinearSignatureHeader)
 	if err != nil {
 		return v, err
@@ -54,7 +51,7 @@ func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	}
 	mac := matchMAC(l.keys, want[:], r.Body)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	ts, ok := linearTimestamp(r.Body)
 	if !ok {

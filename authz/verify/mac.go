@@ -2,12 +2,25 @@ package verify
 
 import (
 	"crypto/hmac"
+	"crypto/sha512"
 	"crypto/subtle"
+	"fmt"
 	"hash"
 	"sync"
 
 	"github.com/hookguard/hookguard/authz"
 )
+
+// Separators several schemes sign between the parts of a delivery.
+var (
+	dot   = []byte(".")
+	colon = []byte(":")
+)
+
+// errNoSecretMatches is the failure of a well-formed signature that no
+// configured secret produces. One value, so a flood of forged requests
+// costs no allocation to refuse.
+var errNoSecretMatches = fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
 
 // macKey is one HMAC key with a pool of keyed hashes, so that a request
 // costs a Reset instead of hmac.New's key schedule and allocations.
@@ -78,4 +91,37 @@ func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (match []byte,
 		}
 	}
 	return match, index
+}
+
+// macList holds the decoded signatures of a header that lists several, as
+// during a provider's key roll. Entries that do not decode to a MAC of the
+// expected size are skipped, as the providers' libraries do: a malformed
+// entry cannot match, and another may. Declared on the caller's stack, it
+// costs a request no allocation; it holds bytes only, since a slice stored
+// through its pointer would move it to the heap.
+type macList struct {
+	buf  [maxSignatures][sha512.Size]byte
+	size int
+	n    int
+}
+
+// decode keeps the entries of sigs (at most maxSignatures) that decode to
+// size bytes, and returns how many did.
+func (l *macList) decode(sigs []string, size int, enc sigEncoding) int {
+	l.size, l.n = size, 0
+	for _, s := range sigs {
+		if enc.decode(l.buf[l.n][:size], s) {
+			l.n++
+		}
+	}
+	return l.n
+}
+
+// match is matchAnyMAC over the decoded signatures.
+func (l *macList) match(keys []*macKey, parts ...[]byte) (match []byte, index int) {
+	var wants [maxSignatures][]byte
+	for i := range l.n {
+		wants[i] = l.buf[i][:l.size]
+	}
+	return matchAnyMAC(keys, wants[:l.n], parts...)
 }

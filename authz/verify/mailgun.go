@@ -96,7 +96,7 @@ func (m *Mailgun) Verify(r *authz.Request, now time.Time) (authz.Verified, error
 	}
 	mac := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil

@@ -58,17 +58,13 @@ func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hexSig, ok := cutPrefixFold(sig, "sha256=")
-	if !ok {
-		return nil, fmt.Errorf("%w: no sha256= prefix", authz.SignatureInvalid)
-	}
 	var want [sha256.Size]byte
-	if !decodeHexTo(want[:], hexSig) {
-		return nil, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
+	if err := decodePrefixedHex(want[:], sig, "sha256="); err != nil {
+		return nil, err
 	}
 	mac := matchMAC(keys, want[:], r.Body)
 	if mac == nil {
-		return nil, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return nil, errNoSecretMatches
 	}
 	return mac, nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
@@ -32,48 +31,25 @@ func NewPagerDuty(secrets []authz.Secret) *PagerDuty {
 // Scheme returns "pagerduty".
 func (*PagerDuty) Scheme() string { return "pagerduty" }
 
-// pdSignatures is a parsed X-PagerDuty-Signature: its v1 entries, still hex.
-type pdSignatures struct {
-	v1 [maxSignatures]string
-	n  int
-}
-
-// parsePagerDutySignatures splits X-PagerDuty-Signature, reading at most
-// maxSignatures entries of any version.
-func parsePagerDutySignatures(h string) (*pdSignatures, error) {
+// parsePagerDutySignatures reads the v1 entries of X-PagerDuty-Signature,
+// still hex. Every entry, whatever its version, counts towards
+// maxSignatures.
+func parsePagerDutySignatures(h string) (p sigList, err error) {
 	if len(h) > maxSignatureHeader {
-		return nil, errTooLong
+		return p, errTooLong
 	}
-	p := &pdSignatures{}
-	entries := 0
-	for rest := h; rest != ""; {
-		var entry string
-		entry, rest, _ = strings.Cut(rest, ",")
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		entries++
-		if entries > maxSignatures {
-			return nil, errTooMany
-		}
-		if sig, ok := strings.CutPrefix(entry, "v1="); ok {
-			p.v1[p.n] = sig
-			p.n++
-		}
+	if p.n, err = splitPrefixed(h, ",", "v1=", &p.sigs); err != nil {
+		return p, err
 	}
 	if p.n == 0 {
-		return nil, fmt.Errorf("%w: no v1 signature", authz.SignatureInvalid)
+		return p, fmt.Errorf("%w: no v1 signature", authz.SignatureInvalid)
 	}
 	return p, nil
 }
 
 // Verify checks X-PagerDuty-Signature against the body.
 func (p *PagerDuty) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
-	v := authz.Verified{DeliveryID: r.Header.Get(PagerDutyWebhookIDHeader)}
-	if len(v.DeliveryID) > maxIDLength {
-		v.DeliveryID = ""
-	}
+	v := authz.Verified{DeliveryID: deliveryID(r, PagerDutyWebhookIDHeader)}
 	h, err := signatureHeader(r, PagerDutySignatureHeader)
 	if err != nil {
 		return v, err
@@ -82,18 +58,11 @@ func (p *PagerDuty) Verify(r *authz.Request, _ time.Time) (authz.Verified, error
 	if err != nil {
 		return v, err
 	}
-	var buf [maxSignatures][sha256.Size]byte
-	var wants [maxSignatures][]byte
-	n := 0
-	for _, sig := range sigs.v1[:sigs.n] {
-		if decodeHexTo(buf[n][:], sig) {
-			wants[n] = buf[n][:]
-			n++
-		}
-	}
-	mac, _ := matchAnyMAC(p.keys, wants[:n], r.Body)
+	var l macList
+	l.decode(sigs.sigs[:sigs.n], sha256.Size, encHex)
+	mac, _ := l.match(p.keys, r.Body)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil

@@ -95,6 +95,99 @@ func decodeBase64To(dst []byte, raw *base64.Encoding, s string) bool {
 	return err == nil && n == len(dst)
 }
 
+// decodeStdBase64To is decodeBase64To with the standard alphabet, which
+// most base64 schemes use.
+func decodeStdBase64To(dst []byte, s string) bool {
+	return decodeBase64To(dst, base64.RawStdEncoding, s)
+}
+
+// sigEncoding is how a scheme spells its MACs. It is a value, not a
+// decoding func, so that decoding calls known functions and the buffers it
+// fills stay on the stack: a func value would move them to the heap.
+type sigEncoding uint8
+
+const (
+	encHex sigEncoding = iota
+	encBase64
+	encBase64URL
+)
+
+// decode decodes s into dst, which it must fill exactly.
+func (e sigEncoding) decode(dst []byte, s string) bool {
+	switch e {
+	case encBase64:
+		return decodeStdBase64To(dst, s)
+	case encBase64URL:
+		return decodeBase64To(dst, base64.RawURLEncoding, s)
+	default:
+		return decodeHexTo(dst, s)
+	}
+}
+
+// encode spells b as the sender does: hex in lower case, base64 padded,
+// base64url unpadded.
+func (e sigEncoding) encode(b []byte) string {
+	switch e {
+	case encBase64:
+		return base64.StdEncoding.EncodeToString(b)
+	case encBase64URL:
+		return base64.RawURLEncoding.EncodeToString(b)
+	default:
+		return hex.EncodeToString(b)
+	}
+}
+
+// decodePrefixedHex decodes a signature spelt prefix (such as "sha256=",
+// in any case) and hex digits into dst, which they must fill.
+func decodePrefixedHex(dst []byte, sig, prefix string) error {
+	hexSig, ok := cutPrefixFold(sig, prefix)
+	if !ok {
+		return fmt.Errorf("%w: no %s prefix", authz.SignatureInvalid, prefix)
+	}
+	if !decodeHexTo(dst, hexSig) {
+		return fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, hex.EncodedLen(len(dst)))
+	}
+	return nil
+}
+
+// sigList is a parsed header that lists signatures: the timestamp text,
+// when the header carries one, and the signatures, still encoded. Parsers
+// return it by value, so it stays on the verifier's stack.
+type sigList struct {
+	ts   string
+	sigs [maxSignatures]string
+	n    int
+}
+
+// splitPrefixed reads a header listing signatures separated by sep (""
+// when the header holds one) into out: the entries that start with prefix,
+// without it. Entries of other versions are skipped, but count towards
+// maxSignatures, so a header cannot make a verifier walk an unbounded list.
+func splitPrefixed(h, sep, prefix string, out *[maxSignatures]string) (n int, err error) {
+	entries := 0
+	for rest := h; rest != ""; {
+		var entry string
+		if sep == "" {
+			entry, rest = h, ""
+		} else {
+			entry, rest, _ = strings.Cut(rest, sep)
+		}
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		entries++
+		if entries > maxSignatures {
+			return 0, errTooMany
+		}
+		if s, ok := strings.CutPrefix(entry, prefix); ok {
+			out[n] = s
+			n++
+		}
+	}
+	return n, nil
+}
+
 // cutPrefixFold is strings.CutPrefix ignoring ASCII case, for prefixes such
 // as "sha256=" that some senders capitalise.
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -115,6 +208,17 @@ func headerToken(r *authz.Request, name string, max int) (string, error) {
 		return "", fmt.Errorf("%w: %s header longer than %d bytes", authz.SignatureInvalid, name, max)
 	}
 	return v, nil
+}
+
+// deliveryID reads an unsigned delivery id header. An oversized one is
+// dropped rather than refused: the signature does not cover it, so it
+// only labels the decision.
+func deliveryID(r *authz.Request, name string) string {
+	id := r.Header.Get(name)
+	if len(id) > maxIDLength {
+		return ""
+	}
+	return id
 }
 
 // signatureHeader reads a signature header, refusing an oversized one.

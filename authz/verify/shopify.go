@@ -35,21 +35,18 @@ func (*Shopify) Scheme() string { return "shopify" }
 
 // Verify checks X-Shopify-Hmac-Sha256 against the body.
 func (s *Shopify) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
-	v := authz.Verified{DeliveryID: r.Header.Get(ShopifyWebhookIDHeader)}
-	if len(v.DeliveryID) > maxIDLength {
-		v.DeliveryID = ""
-	}
+	v := authz.Verified{DeliveryID: deliveryID(r, ShopifyWebhookIDHeader)}
 	sig, err := signatureHeader(r, ShopifySignatureHeader)
 	if err != nil {
 		return v, err
 	}
 	var want [sha256.Size]byte
-	if !decodeBase64To(want[:], base64.RawStdEncoding, sig) {
+	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha256.Size)
 	}
 	mac := matchMAC(s.keys, want[:], r.Body)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil

@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -68,25 +67,18 @@ func verifyV0Key(keys []*macKey, r *authz.Request, sigHeader, tsHeader string, n
 	if err != nil {
 		return nil, -1, err
 	}
-	hexSig, ok := cutPrefixFold(sig, "v0=")
-	if !ok {
-		return nil, -1, fmt.Errorf("%w: no v0= prefix", authz.SignatureInvalid)
-	}
 	var want [sha256.Size]byte
-	if !decodeHexTo(want[:], hexSig) {
-		return nil, -1, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
+	if err := decodePrefixedHex(want[:], sig, "v0="); err != nil {
+		return nil, -1, err
 	}
 	mac, i := matchAnyMAC(keys, [][]byte{want[:]}, v0Prefix, []byte(ts), colon, r.Body)
 	if mac == nil {
-		return nil, -1, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return nil, -1, errNoSecretMatches
 	}
 	return mac, i, nil
 }
 
-var (
-	v0Prefix = []byte("v0:")
-	colon    = []byte(":")
-)
+var v0Prefix = []byte("v0:")
 
 // signV0 returns the v0 signature and timestamp header values.
 func signV0(secret authz.Secret, m Message) (sig, ts string) {

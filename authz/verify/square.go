@@ -45,12 +45,12 @@ func (s *Square) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 		return v, err
 	}
 	var want [sha256.Size]byte
-	if !decodeBase64To(want[:], base64.RawStdEncoding, sig) {
+	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha256.Size)
 	}
 	mac := matchMAC(s.keys, want[:], s.url, r.Body)
 	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return v, errNoSecretMatches
 	}
 	v.ReplayKey = mac
 	return v, nil

@@ -169,16 +169,9 @@ func (s *StandardWebhooks) verifyV1(p *swSignatures, id, ts string, body []byte)
 	if p.n1 == 0 || len(s.keys) == 0 {
 		return false
 	}
-	var buf [maxSignatures][sha256.Size]byte
-	var wants [maxSignatures][]byte
-	n := 0
-	for _, sig := range p.v1[:p.n1] {
-		if decodeBase64To(buf[n][:], base64.RawStdEncoding, sig) {
-			wants[n] = buf[n][:]
-			n++
-		}
-	}
-	mac, _ := matchAnyMAC(s.keys, wants[:n], []byte(id), dot, []byte(ts), dot, body)
+	var l macList
+	l.decode(p.v1[:p.n1], sha256.Size, encBase64)
+	mac, _ := l.match(s.keys, []byte(id), dot, []byte(ts), dot, body)
 	return mac != nil
 }
 
@@ -189,7 +182,7 @@ func (s *StandardWebhooks) verifyV1a(p *swSignatures, id, ts string, body []byte
 	msg := swMessage(id, ts, body)
 	var sig [ed25519.SignatureSize]byte
 	for _, enc := range p.v1a[:p.n1a] {
-		if !decodeBase64To(sig[:], base64.RawStdEncoding, enc) {
+		if !decodeStdBase64To(sig[:], enc) {
 			continue
 		}
 		for _, pk := range s.publicKeys {

@@ -124,9 +124,6 @@ func (s *Stripe) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	return v, nil
 }
 
-// dot separates the signed parts of several schemes.
-var dot = []byte(".")
-
 // signStripe returns the Stripe-Signature header Stripe sends.
 func signStripe(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
 	t := strconv.FormatInt(m.Time.Unix(), 10)

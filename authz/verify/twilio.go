@@ -57,16 +57,13 @@ func (*Twilio) Scheme() string { return "twilio" }
 
 // Verify checks X-Twilio-Signature against the URL and the body.
 func (t *Twilio) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
-	v := authz.Verified{DeliveryID: r.Header.Get(TwilioIdempotencyHeader)}
-	if len(v.DeliveryID) > maxIDLength {
-		v.DeliveryID = ""
-	}
+	v := authz.Verified{DeliveryID: deliveryID(r, TwilioIdempotencyHeader)}
 	sig, err := signatureHeader(r, TwilioSignatureHeader)
 	if err != nil {
 		return v, err
 	}
 	var want [sha1.Size]byte
-	if !decodeBase64To(want[:], base64.RawStdEncoding, sig) {
+	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha1.Size)
 	}
 	params, err := twilioSignedParams(r)
@@ -82,7 +79,7 @@ func (t *Twilio) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 			return v, nil
 		}
 	}
-	return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+	return v, errNoSecretMatches
 }
 
 // twilioSignedParams returns what Twilio appends to the URL: the sorted

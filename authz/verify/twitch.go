@@ -73,16 +73,12 @@ func (t *Twitch) verify(r *authz.Request, now time.Time) (id string, err error) 
 	if err := checkWindow(ts, now, t.tolerance); err != nil {
 		return id, err
 	}
-	hexSig, ok := cutPrefixFold(sig, "sha256=")
-	if !ok {
-		return id, fmt.Errorf("%w: no sha256= prefix", authz.SignatureInvalid)
-	}
 	var want [sha256.Size]byte
-	if !decodeHexTo(want[:], hexSig) {
-		return id, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
+	if err := decodePrefixedHex(want[:], sig, "sha256="); err != nil {
+		return id, err
 	}
 	if matchMAC(t.keys, want[:], []byte(id), []byte(tsText), r.Body) == nil {
-		return id, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
+		return id, errNoSecretMatches
 	}
 	return id, nil
 }
