@@ -2,10 +2,6 @@ package verify
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
@@ -38,92 +34,15 @@ func NewPaddle(secrets []authz.Secret, tolerance time.Duration) *Paddle {
 // Scheme returns "paddle".
 func (*Paddle) Scheme() string { return "paddle" }
 
-// paddleHeader is a parsed Paddle-Signature: ts and the h1 entries, hex.
-type paddleHeader struct {
-	ts string
-	h1 [maxSignatures]string
-	n  int
-}
-
-// parsePaddleHeader splits Paddle-Signature on ';'. A repeated ts is
-// refused as ambiguous; at most maxSignatures h1 are read.
-func parsePaddleHeader(h string) (*paddleHeader, error) {
-	if len(h) > maxSignatureHeader {
-		return nil, errTooLong
-	}
-	p := &paddleHeader{}
-	seenTS := false
-	for rest := h; rest != ""; {
-		var item string
-		item, rest, _ = strings.Cut(rest, ";")
-		key, val, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok {
-			continue
-		}
-		switch key {
-		case "ts":
-			if seenTS {
-				return nil, fmt.Errorf("%w: more than one ts", authz.SignatureInvalid)
-			}
-			seenTS = true
-			p.ts = val
-		case "h1":
-			if p.n == maxSignatures {
-				return nil, errTooMany
-			}
-			p.h1[p.n] = val
-			p.n++
-		}
-	}
-	if !seenTS {
-		return nil, fmt.Errorf("%w: no ts", authz.SignatureInvalid)
-	}
-	if p.n == 0 {
-		return nil, fmt.Errorf("%w: no h1 signature", authz.SignatureInvalid)
-	}
-	return p, nil
-}
+// paddleHeader is Paddle-Signature: "ts=<unix>;h1=<hex>;h1=...".
+var paddleHeader = timestampedList{header: PaddleSignatureHeader, sep: ";", tsKey: "ts", sigKey: "h1", joint: colon}
 
 // Verify checks Paddle-Signature against the body and the clock.
 func (p *Paddle) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
-	var v authz.Verified
-	h, err := signatureHeader(r, PaddleSignatureHeader)
-	if err != nil {
-		return v, err
-	}
-	ph, err := parsePaddleHeader(h)
-	if err != nil {
-		return v, err
-	}
-	ts, ok := parseUnix(ph.ts, time.Second)
-	if !ok {
-		return v, fmt.Errorf("%w: ts is not a Unix time", authz.SignatureInvalid)
-	}
-	if err := checkWindow(ts, now, p.tolerance); err != nil {
-		return v, err
-	}
-	var buf [maxSignatures][sha256.Size]byte
-	var wants [maxSignatures][]byte
-	n := 0
-	for _, sig := range ph.h1[:ph.n] {
-		if decodeHexTo(buf[n][:], sig) {
-			wants[n] = buf[n][:]
-			n++
-		}
-	}
-	mac, _ := matchAnyMAC(p.keys, wants[:n], []byte(ph.ts), colon, r.Body)
-	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
-	}
-	v.ReplayKey = mac
-	return v, nil
+	return paddleHeader.verify(p.keys, p.tolerance, r, now)
 }
 
 // signPaddle returns the header Paddle sends.
 func signPaddle(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
-	ts := strconv.FormatInt(m.Time.Unix(), 10)
-	mac := newMACKey(sha256.New, secret).sum(nil, []byte(ts), colon, m.Body)
-	return []authz.HeaderValue{
-		{Name: "Paddle-Signature", Value: "ts=" + ts + ";h1=" + hex.EncodeToString(mac)},
-	}, nil
+	return []authz.HeaderValue{{Name: "Paddle-Signature", Value: paddleHeader.sign(secret, m)}}, nil
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/hookguard/hookguard/authz"
 )
 
+// parsePaddleHeader is the parser FuzzPaddleHeader exercises.
+func parsePaddleHeader(h string) (sigList, error) { return paddleHeader.parse(h) }
+
 func TestPaddleHeaders(t *testing.T) {
 	const secret = "pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI"
 	body := `{"event_id":"evt_01h8bzakzx3hm2fmen703n5q45","event_type":"transaction.updated"}`

@@ -2,10 +2,6 @@ package verify
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
@@ -39,96 +35,15 @@ func NewStripe(secrets []authz.Secret, tolerance time.Duration) *Stripe {
 // Scheme returns "stripe".
 func (*Stripe) Scheme() string { return "stripe" }
 
-// stripeHeader is a parsed Stripe-Signature: the timestamp text and the v1
-// signatures, still hex.
-type stripeHeader struct {
-	t  string
-	v1 [maxSignatures]string
-	n  int
-}
-
-// parseStripeHeader splits a Stripe-Signature header. Keys other than t and
-// v1 are skipped; a repeated t is refused, since which one was signed would
-// be ambiguous.
-func parseStripeHeader(h string) (*stripeHeader, error) {
-	if len(h) > maxSignatureHeader {
-		return nil, errTooLong
-	}
-	p := &stripeHeader{}
-	seenT := false
-	for rest := h; rest != ""; {
-		var item string
-		item, rest, _ = strings.Cut(rest, ",")
-		key, val, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok {
-			continue
-		}
-		switch key {
-		case "t":
-			if seenT {
-				return nil, fmt.Errorf("%w: more than one t", authz.SignatureInvalid)
-			}
-			seenT = true
-			p.t = val
-		case "v1":
-			if p.n == maxSignatures {
-				return nil, errTooMany
-			}
-			p.v1[p.n] = val
-			p.n++
-		}
-	}
-	if !seenT {
-		return nil, fmt.Errorf("%w: no t", authz.SignatureInvalid)
-	}
-	if p.n == 0 {
-		return nil, fmt.Errorf("%w: no v1 signature", authz.SignatureInvalid)
-	}
-	return p, nil
-}
+// stripeHeader is Stripe-Signature: "t=<unix>,v1=<hex>,v1=...".
+var stripeHeader = timestampedList{header: StripeSignatureHeader, sep: ",", tsKey: "t", sigKey: "v1", joint: dot}
 
 // Verify checks Stripe-Signature against the body and the clock.
 func (s *Stripe) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
-	var v authz.Verified
-	h, err := signatureHeader(r, StripeSignatureHeader)
-	if err != nil {
-		return v, err
-	}
-	p, err := parseStripeHeader(h)
-	if err != nil {
-		return v, err
-	}
-	ts, ok := parseUnix(p.t, time.Second)
-	if !ok {
-		return v, fmt.Errorf("%w: t is not a Unix time", authz.SignatureInvalid)
-	}
-	if err := checkWindow(ts, now, s.tolerance); err != nil {
-		return v, err
-	}
-	var buf [maxSignatures][sha256.Size]byte
-	var wants [maxSignatures][]byte
-	n := 0
-	for _, sig := range p.v1[:p.n] {
-		// A v1 that is not a SHA-256 in hex cannot match: skip it as
-		// Stripe's libraries do, and let another v1 verify.
-		if decodeHexTo(buf[n][:], sig) {
-			wants[n] = buf[n][:]
-			n++
-		}
-	}
-	mac, _ := matchAnyMAC(s.keys, wants[:n], []byte(p.t), dot, r.Body)
-	if mac == nil {
-		return v, fmt.Errorf("%w: no secret matches", authz.SignatureInvalid)
-	}
-	v.ReplayKey = mac
-	return v, nil
+	return stripeHeader.verify(s.keys, s.tolerance, r, now)
 }
 
 // signStripe returns the Stripe-Signature header Stripe sends.
 func signStripe(secret authz.Secret, m Message) ([]authz.HeaderValue, error) {
-	t := strconv.FormatInt(m.Time.Unix(), 10)
-	mac := newMACKey(sha256.New, secret).sum(nil, []byte(t), dot, m.Body)
-	return []authz.HeaderValue{
-		{Name: "Stripe-Signature", Value: "t=" + t + ",v1=" + hex.EncodeToString(mac)},
-	}, nil
+	return []authz.HeaderValue{{Name: "Stripe-Signature", Value: stripeHeader.sign(secret, m)}}, nil
 }
