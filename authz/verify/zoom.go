@@ -43,13 +43,8 @@ func (*Zoom) Scheme() string { return "zoom" }
 
 // Verify checks the signature and the timestamp.
 func (z *Zoom) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
-	var v authz.Verified
-	mac, err := verifyV0(z.keys, r, ZoomSignatureHeader, ZoomTimestampHeader, now, z.tolerance)
-	if err != nil {
-		return v, err
-	}
-	v.ReplayKey = mac
-	return v, nil
+	v, _, err := verifyV0(z.keys, r, ZoomSignatureHeader, ZoomTimestampHeader, now, z.tolerance)
+	return v, err
 }
 
 // maxHandshakeToken bounds the tokens and challenges a handshake echoes.
@@ -79,7 +74,7 @@ func (z *Zoom) Handshake(r *authz.Request, now time.Time) (*authz.Response, erro
 	if json.Unmarshal(r.Body, &ev) != nil || ev.Event != "endpoint.url_validation" {
 		return nil, nil
 	}
-	_, key, err := verifyV0Key(z.keys, r, ZoomSignatureHeader, ZoomTimestampHeader, now, z.tolerance)
+	_, key, err := verifyV0(z.keys, r, ZoomSignatureHeader, ZoomTimestampHeader, now, z.tolerance)
 	if err != nil {
 		return nil, err
 	}
