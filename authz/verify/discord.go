@@ -40,18 +40,11 @@ type Discord struct {
 // publicKeys (hex, as the developer portal shows them, or PEM), with
 // timestamps at most tolerance away (zero means DiscordDefaultTolerance).
 func NewDiscord(publicKeys []authz.Secret, tolerance time.Duration) (*Discord, error) {
-	if len(publicKeys) == 0 {
-		return nil, errors.New("a public key is required")
+	keys, err := parsePublicKeys(publicKeys, ParseEd25519PublicKey)
+	if err != nil {
+		return nil, err
 	}
-	d := &Discord{tolerance: orDefault(tolerance, DiscordDefaultTolerance)}
-	for i, s := range publicKeys {
-		pk, err := ParseEd25519PublicKey(s)
-		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d]: %w", i, err)
-		}
-		d.publicKeys = append(d.publicKeys, pk)
-	}
-	return d, nil
+	return &Discord{publicKeys: keys, tolerance: orDefault(tolerance, DiscordDefaultTolerance)}, nil
 }
 
 // Scheme returns "discord".

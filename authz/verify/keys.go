@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/hookguard/hookguard/authz"
@@ -17,6 +18,25 @@ import (
 
 // Key parsing, done once when a policy is compiled. Errors say what is wrong
 // with the key's form, never what the key holds.
+
+// parsePublicKeys parses the public keys of an asymmetric scheme with
+// parse. At least one is required; an error names the position of the key
+// at fault as "public_keys[i]: ", the field the policy compiler reports,
+// and never the key itself.
+func parsePublicKeys[K any](keys []authz.Secret, parse func(authz.Secret) (K, error)) ([]K, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("a public key is required")
+	}
+	out := make([]K, 0, len(keys))
+	for i, s := range keys {
+		k, err := parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("public_keys[%d]: %w", i, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
 
 // ParseEd25519PublicKey reads an Ed25519 public key given as PEM
 // (SubjectPublicKeyInfo), as hex or base64 of the 32 raw bytes (Discord

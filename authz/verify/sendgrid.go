@@ -46,18 +46,11 @@ type SendGrid struct {
 // publicKeys (base64 DER or PEM), with timestamps at most tolerance away
 // (zero means SendGridDefaultTolerance).
 func NewSendGrid(publicKeys []authz.Secret, tolerance time.Duration) (*SendGrid, error) {
-	if len(publicKeys) == 0 {
-		return nil, errors.New("a public key is required")
+	keys, err := parsePublicKeys(publicKeys, ParseP256PublicKey)
+	if err != nil {
+		return nil, err
 	}
-	s := &SendGrid{tolerance: orDefault(tolerance, SendGridDefaultTolerance)}
-	for i, k := range publicKeys {
-		pk, err := ParseP256PublicKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d]: %w", i, err)
-		}
-		s.publicKeys = append(s.publicKeys, pk)
-	}
-	return s, nil
+	return &SendGrid{publicKeys: keys, tolerance: orDefault(tolerance, SendGridDefaultTolerance)}, nil
 }
 
 // Scheme returns "sendgrid".
