@@ -59,6 +59,25 @@ func checkReason(t *testing.T, err error, want authz.Reason) {
 	}
 }
 
+// headerVector is a value of a scheme's signature header and the reason
+// Verify must give for it.
+type headerVector struct {
+	name, value string
+	want        authz.Reason
+}
+
+// runHeaderVectors verifies body with each vector in header, at t0.
+func runHeaderVectors(t *testing.T, v authz.Verifier, header, body string, vectors []headerVector) {
+	t.Helper()
+	for _, c := range vectors {
+		t.Run(c.name, func(t *testing.T) {
+			r := request("POST", "", []byte(body), authz.HeaderValue{Name: header, Value: c.value})
+			_, err := v.Verify(r, t0)
+			checkReason(t, err, c.want)
+		})
+	}
+}
+
 // suite describes one scheme for runSuite.
 type suite struct {
 	scheme string
