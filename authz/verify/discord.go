@@ -50,6 +50,9 @@ func NewDiscord(publicKeys []authz.Secret, tolerance time.Duration) (*Discord, e
 // Scheme returns "discord".
 func (*Discord) Scheme() string { return "discord" }
 
+// Tolerance returns how far from now X-Signature-Timestamp may be.
+func (d *Discord) Tolerance() time.Duration { return d.tolerance }
+
 // Verify checks the signature and the timestamp.
 func (d *Discord) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified

@@ -194,6 +194,15 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 // Scheme returns "hmac".
 func (*HMAC) Scheme() string { return "hmac" }
 
+// Tolerance returns how far from now the timestamp header may be, or zero
+// when the scheme names no timestamp header and so checks no time.
+func (h *HMAC) Tolerance() time.Duration {
+	if h.tsHeader == "" {
+		return 0
+	}
+	return h.tolerance
+}
+
 // Verify checks the configured signature header.
 func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified

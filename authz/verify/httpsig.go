@@ -149,6 +149,9 @@ func supportedComponent(c string) bool {
 // Scheme returns "http_message_signatures".
 func (*HTTPMessageSignatures) Scheme() string { return "http_message_signatures" }
 
+// Tolerance returns how far from now a signature's created may be.
+func (h *HTTPMessageSignatures) Tolerance() time.Duration { return h.tolerance }
+
 // Verify checks Signature-Input and Signature.
 func (h *HTTPMessageSignatures) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified

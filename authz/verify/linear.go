@@ -37,6 +37,9 @@ func NewLinear(secrets []authz.Secret, tolerance time.Duration) *Linear {
 // Scheme returns "linear".
 func (*Linear) Scheme() string { return "linear" }
 
+// Tolerance returns how far from now the body's webhookTimestamp may be.
+func (l *Linear) Tolerance() time.Duration { return l.tolerance }
+
 // Verify checks Linear-Signature against the body, then the body's
 // webhookTimestamp against the clock.
 func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {

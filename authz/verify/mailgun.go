@@ -44,6 +44,10 @@ func NewMailgun(secrets []authz.Secret, tolerance time.Duration) *Mailgun {
 // Scheme returns "mailgun".
 func (*Mailgun) Scheme() string { return "mailgun" }
 
+// Tolerance returns how far from now the signature object's timestamp may
+// be.
+func (m *Mailgun) Tolerance() time.Duration { return m.tolerance }
+
 // mailgunSignature is the signature object of a Mailgun webhook.
 type mailgunSignature struct {
 	Timestamp json.Number `json:"timestamp"`

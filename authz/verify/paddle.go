@@ -34,6 +34,9 @@ func NewPaddle(secrets []authz.Secret, tolerance time.Duration) *Paddle {
 // Scheme returns "paddle".
 func (*Paddle) Scheme() string { return "paddle" }
 
+// Tolerance returns how far from now ts may be.
+func (p *Paddle) Tolerance() time.Duration { return p.tolerance }
+
 // paddleHeader is Paddle-Signature: "ts=<unix>;h1=<hex>;h1=...".
 var paddleHeader = timestampedList{header: PaddleSignatureHeader, sep: ";", tsKey: "ts", sigKey: "h1", joint: colon}
 

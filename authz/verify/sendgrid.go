@@ -56,6 +56,9 @@ func NewSendGrid(publicKeys []authz.Secret, tolerance time.Duration) (*SendGrid,
 // Scheme returns "sendgrid".
 func (*SendGrid) Scheme() string { return "sendgrid" }
 
+// Tolerance returns how far from now the timestamp header may be.
+func (s *SendGrid) Tolerance() time.Duration { return s.tolerance }
+
 // Verify checks the signature and the timestamp.
 func (s *SendGrid) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified

@@ -34,6 +34,9 @@ func NewSlack(secrets []authz.Secret, tolerance time.Duration) *Slack {
 // Scheme returns "slack".
 func (*Slack) Scheme() string { return "slack" }
 
+// Tolerance returns how far from now X-Slack-Request-Timestamp may be.
+func (s *Slack) Tolerance() time.Duration { return s.tolerance }
+
 // Verify checks the signature and the timestamp.
 func (s *Slack) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	v, _, err := verifyV0(s.keys, r, SlackSignatureHeader, SlackTimestampHeader, now, s.tolerance)

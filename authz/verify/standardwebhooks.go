@@ -89,6 +89,9 @@ func DecodeStandardWebhooksSecret(s authz.Secret) (authz.Secret, error) {
 // Scheme returns "standard_webhooks".
 func (*StandardWebhooks) Scheme() string { return "standard_webhooks" }
 
+// Tolerance returns how far from now webhook-timestamp may be.
+func (s *StandardWebhooks) Tolerance() time.Duration { return s.tolerance }
+
 // swSignatures is a parsed webhook-signature header: its v1 and v1a entries,
 // still base64. Entries of other versions are not kept.
 type swSignatures struct {

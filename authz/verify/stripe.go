@@ -35,6 +35,9 @@ func NewStripe(secrets []authz.Secret, tolerance time.Duration) *Stripe {
 // Scheme returns "stripe".
 func (*Stripe) Scheme() string { return "stripe" }
 
+// Tolerance returns how far from now t may be.
+func (s *Stripe) Tolerance() time.Duration { return s.tolerance }
+
 // stripeHeader is Stripe-Signature: "t=<unix>,v1=<hex>,v1=...".
 var stripeHeader = timestampedList{header: StripeSignatureHeader, sep: ",", tsKey: "t", sigKey: "v1", joint: dot}
 

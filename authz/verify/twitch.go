@@ -42,6 +42,9 @@ func NewTwitch(secrets []authz.Secret, tolerance time.Duration) *Twitch {
 // Scheme returns "twitch".
 func (*Twitch) Scheme() string { return "twitch" }
 
+// Tolerance returns how far from now the message timestamp may be.
+func (t *Twitch) Tolerance() time.Duration { return t.tolerance }
+
 // Verify checks the signature, the timestamp and the message id.
 func (t *Twitch) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified

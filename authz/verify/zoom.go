@@ -41,6 +41,9 @@ func NewZoom(secrets []authz.Secret, tolerance time.Duration) *Zoom {
 // Scheme returns "zoom".
 func (*Zoom) Scheme() string { return "zoom" }
 
+// Tolerance returns how far from now x-zm-request-timestamp may be.
+func (z *Zoom) Tolerance() time.Duration { return z.tolerance }
+
 // Verify checks the signature and the timestamp.
 func (z *Zoom) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	v, _, err := verifyV0(z.keys, r, ZoomSignatureHeader, ZoomTimestampHeader, now, z.tolerance)
