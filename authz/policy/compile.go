@@ -135,6 +135,7 @@ func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, 
 		}
 		return 0
 	}
+	warnReplayWindow(v, ttl, r.GetTtl() == "", warn)
 	return ttl
 }
 

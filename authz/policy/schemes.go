@@ -208,6 +208,27 @@ func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignatures
 	return vf, true
 }
 
+// warnReplayWindow warns when an endpoint's replay TTL (defaulted when the
+// policy sets none) is shorter than its scheme's timestamp tolerance: once
+// the replay cache has forgotten a delivery, a captured copy sent again is
+// let through as long as its timestamp is within the tolerance.
+func warnReplayWindow(v authz.Verifier, ttl time.Duration, defaulted bool, warn func(field, msg string)) {
+	ts, ok := v.(verify.Timestamped)
+	if !ok {
+		return
+	}
+	tol := ts.Tolerance()
+	if ttl >= tol {
+		return
+	}
+	what := ttl.String()
+	if defaulted {
+		what = "the default " + what
+	}
+	warn("replay.ttl", fmt.Sprintf("%s is shorter than the %s timestamp tolerance of %s: a captured delivery sent again after the TTL is let through while its timestamp is still accepted; set replay.ttl to at least %s",
+		what, tol, v.Scheme(), tol))
+}
+
 // compileTolerance parses a scheme's tolerance; "" is zero, which the
 // verifiers read as the provider's default.
 func compileTolerance(field, s string, fail func(field, msg string)) time.Duration {

@@ -243,3 +243,68 @@ func TestSchemeFieldErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayTTLShorterThanTolerance: an endpoint whose replay TTL is
+// shorter than its scheme's timestamp tolerance compiles with a warning on
+// replay.ttl, since a delivery replayed after the TTL would pass.
+func TestReplayTTLShorterThanTolerance(t *testing.T) {
+	keys := newProviderKeys(t)
+	cases := []struct {
+		name, verify, replay string
+		want                 []string // parts of the replay.ttl warning; nil: none
+	}{
+		{"ttl under tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 5m",
+			[]string{"5m0s is shorter than the 10m0s timestamp tolerance of stripe", "at least 10m0s"}},
+		{"ttl under default tolerance", "twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}", "ttl: 9m",
+			[]string{"9m0s", "10m0s timestamp tolerance of twitch"}},
+		{"default ttl under tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}", "",
+			[]string{"the default 10m0s is shorter than the 30m0s timestamp tolerance of hmac"}},
+		{"ttl equal to tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 10m", nil},
+		{"ttl over tolerance", "paddle: {secrets: [{env: PADDLE_WEBHOOK_SECRET}]}", "ttl: 1m", nil},
+		{"scheme without timestamp", "shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}", "ttl: 1s", nil},
+		{"hmac without timestamp header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}", "ttl: 1s", nil},
+		{"replay disabled", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "disabled: true", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + c.verify + "}\n"
+			if c.replay != "" {
+				doc += "    replay: {" + c.replay + "}\n"
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []*Diagnostic
+			for _, w := range res.Warnings {
+				if w.Field == "replay.ttl" {
+					got = append(got, w)
+				}
+			}
+			if c.want == nil {
+				if len(got) != 0 {
+					t.Fatalf("unexpected warning: %v", got[0])
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d replay.ttl warnings, want 1: %v", len(got), res.Warnings)
+			}
+			for _, part := range c.want {
+				if !strings.Contains(got[0].Message, part) {
+					t.Errorf("warning %q lacks %q", got[0].Message, part)
+				}
+			}
+			if got[0].Endpoint != "ep" || got[0].Line == 0 {
+				t.Errorf("warning not placed: %v", got[0])
+			}
+			if e := res.Policy.Endpoint("ep"); e == nil || e.ReplayTTL == 0 {
+				t.Error("a warning must not refuse the endpoint or its replay protection")
+			}
+		})
+	}
+}
