@@ -116,7 +116,8 @@ func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, 
 		warn("replay", "replay protection disabled: a captured delivery can be sent again")
 		return 0
 	}
-	ttl := DefaultReplayTTL
+	// By default, long enough for the scheme's timestamp window.
+	ttl := max(DefaultReplayTTL, min(replayWindow(v), authz.MaxReplayTTL))
 	if s := r.GetTtl(); s != "" {
 		d, err := time.ParseDuration(s)
 		switch {
@@ -135,7 +136,7 @@ func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, 
 		}
 		return 0
 	}
-	warnReplayWindow(v, ttl, r.GetTtl() == "", warn)
+	warnReplayWindow(v, ttl, warn)
 	return ttl
 }
 

@@ -208,25 +208,30 @@ func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignatures
 	return vf, true
 }
 
-// warnReplayWindow warns when an endpoint's replay TTL (defaulted when the
-// policy sets none) is shorter than its scheme's timestamp tolerance: once
-// the replay cache has forgotten a delivery, a captured copy sent again is
-// let through as long as its timestamp is within the tolerance.
-func warnReplayWindow(v authz.Verifier, ttl time.Duration, defaulted bool, warn func(field, msg string)) {
-	ts, ok := v.(verify.Timestamped)
-	if !ok {
+// replayWindow is the shortest replay TTL that covers a delivery for as long
+// as its timestamp is accepted: a sender whose clock runs ahead may sign a
+// timestamp up to the tolerance in the future, which then stays acceptable
+// until the tolerance has passed after it, twice the tolerance from when the
+// delivery was first accepted. Zero for schemes without a timestamp.
+func replayWindow(v authz.Verifier) time.Duration {
+	if ts, ok := v.(verify.Timestamped); ok {
+		return 2 * ts.Tolerance()
+	}
+	return 0
+}
+
+// warnReplayWindow warns when an endpoint's replay TTL is shorter than its
+// replay window: once the replay cache has forgotten a delivery, a captured
+// copy sent again would be let through while its timestamp is still
+// accepted.
+func warnReplayWindow(v authz.Verifier, ttl time.Duration, warn func(field, msg string)) {
+	window := replayWindow(v)
+	if ttl >= window {
 		return
 	}
-	tol := ts.Tolerance()
-	if ttl >= tol {
-		return
-	}
-	what := ttl.String()
-	if defaulted {
-		what = "the default " + what
-	}
-	warn("replay.ttl", fmt.Sprintf("%s is shorter than the %s timestamp tolerance of %s: a captured delivery sent again after the TTL is let through while its timestamp is still accepted; set replay.ttl to at least %s",
-		what, tol, v.Scheme(), tol))
+	tol := window / 2
+	warn("replay.ttl", fmt.Sprintf("%s is shorter than twice the %s timestamp tolerance of %s: a captured delivery sent again after the TTL is let through while its timestamp is still accepted; set replay.ttl to at least %s",
+		ttl, tol, v.Scheme(), window))
 }
 
 // compileTolerance parses a scheme's tolerance; "" is zero, which the

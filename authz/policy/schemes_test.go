@@ -254,12 +254,14 @@ func TestReplayTTLShorterThanTolerance(t *testing.T) {
 		want                 []string // parts of the replay.ttl warning; nil: none
 	}{
 		{"ttl under tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 5m",
-			[]string{"5m0s is shorter than the 10m0s timestamp tolerance of stripe", "at least 10m0s"}},
+			[]string{"5m0s is shorter than twice the 10m0s timestamp tolerance of stripe", "at least 20m0s"}},
 		{"ttl under default tolerance", "twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}", "ttl: 9m",
 			[]string{"9m0s", "10m0s timestamp tolerance of twitch"}},
-		{"default ttl under tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}", "",
-			[]string{"the default 10m0s is shorter than the 30m0s timestamp tolerance of hmac"}},
-		{"ttl equal to tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 10m", nil},
+		// A post-dated timestamp stays acceptable for twice the tolerance.
+		{"ttl equal to tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 10m",
+			[]string{"at least 20m0s"}},
+		{"ttl twice the tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 20m", nil},
+		{"default ttl follows the tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}", "", nil},
 		{"ttl over tolerance", "paddle: {secrets: [{env: PADDLE_WEBHOOK_SECRET}]}", "ttl: 1m", nil},
 		{"scheme without timestamp", "shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}", "ttl: 1s", nil},
 		{"hmac without timestamp header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}", "ttl: 1s", nil},
@@ -306,5 +308,32 @@ func TestReplayTTLShorterThanTolerance(t *testing.T) {
 				t.Error("a warning must not refuse the endpoint or its replay protection")
 			}
 		})
+	}
+}
+
+// TestDefaultReplayTTLCoversTheTimestampWindow checks that without a
+// replay.ttl the delivery is remembered for as long as its timestamp can be
+// accepted: twice the tolerance, and never less than the default.
+func TestDefaultReplayTTLCoversTheTimestampWindow(t *testing.T) {
+	keys := newProviderKeys(t)
+	for verifyBlock, want := range map[string]time.Duration{
+		"stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}]}":                                                    DefaultReplayTTL, // 2 × 5m
+		"twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}":                                                   20 * time.Minute, // 2 × 10m
+		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}": time.Hour,
+		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 20h}": authz.MaxReplayTTL,
+		"shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}":                                                   DefaultReplayTTL,
+	} {
+		dir := t.TempDir()
+		doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + verifyBlock + "}\n"
+		if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+		if err != nil {
+			t.Fatalf("%s: %v", verifyBlock, err)
+		}
+		if got := res.Policy.Endpoint("ep").ReplayTTL; got != want {
+			t.Errorf("%s: replay TTL %v, want %v", verifyBlock, got, want)
+		}
 	}
 }

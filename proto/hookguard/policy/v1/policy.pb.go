@@ -912,7 +912,9 @@ func (x *Match) GetMethods() []string {
 type Replay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long a delivery is remembered, as a duration such as "10m" or
-	// "1h". Default 10m, at most 24h.
+	// "1h". Default 10m, or twice the scheme's timestamp tolerance when that
+	// is longer (a post-dated timestamp stays acceptable that long); at most
+	// 24h. A shorter ttl is accepted with a warning.
 	Ttl string `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Turns replay protection off for this endpoint.
 	Disabled      bool `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
