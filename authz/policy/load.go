@@ -74,6 +74,10 @@ func (r *Result) SameAs(o *Result) bool {
 type Options struct {
 	// Secrets resolves secret references; nil means OS.
 	Secrets SecretSource
+	// Only, when set, compiles just the endpoint of that name (and the
+	// defaults), for tools that need one endpoint's verifier, such as
+	// `hookguard sign` for a generic hmac endpoint.
+	Only string
 }
 
 // maxLoadAttempts bounds how often Load starts over because the directory
@@ -197,7 +201,7 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 		opts.Secrets = OS{}
 	}
 	rec := &recordingSecrets{src: opts.Secrets, sum: hmac.New(sha256.New, secretsKey[:])}
-	c := &compiler{dir: s.dir, secrets: rec, seen: map[string]string{}}
+	c := &compiler{dir: s.dir, secrets: rec, seen: map[string]string{}, only: opts.Only}
 	for i, f := range s.files {
 		c.file(f, s.contents[i])
 	}
@@ -274,6 +278,7 @@ type compiler struct {
 	warnings  []*Diagnostic
 	defaults  *defaults         // the directory's defaults block, if any
 	pending   []pendingStages   // endpoints whose stages wait for defaults
+	only      string            // Options.Only
 	data      dataFiles         // IP lists and schemas read
 	lines     *lines            // of the file being compiled
 	fileLines map[string]*lines // of every file, by name
@@ -320,6 +325,9 @@ func (c *compiler) file(name string, data []byte) {
 		c.warnings = append(c.warnings, &Diagnostic{File: name, Message: "file defines no endpoints"})
 	}
 	for i, r := range raw {
+		if c.only != "" && endpointLabel(r, i) != c.only {
+			continue
+		}
 		c.endpoint(name, i, r)
 	}
 }

@@ -283,13 +283,15 @@ func (h *HMAC) parts(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts 
 }
 
 // Sign returns the signature header, and the id and timestamp headers when
-// configured, for m under the first secret: what `hookguard sign` needs to
+// configured, for m under the first secret (a random id and the current time
+// when m has none): what `hookguard sign` needs to
 // make deliveries for an endpoint of this scheme. m.URL, when set, is
 // split into the request's scheme, host, path and query.
 func (h *HMAC) Sign(m Message) ([]authz.HeaderValue, error) {
 	if len(h.keys) == 0 {
 		return nil, errors.New("no secret")
 	}
+	m = m.withDefaults()
 	r := &authz.Request{Method: m.Method, Body: m.Body}
 	if m.URL != "" {
 		if err := splitURL(m.URL, r); err != nil {

@@ -32,6 +32,21 @@ type Message struct {
 	KeyID string
 }
 
+// withDefaults fills what a provider always sends: a random delivery id,
+// the current time, POST.
+func (m Message) withDefaults() Message {
+	if m.ID == "" {
+		m.ID = newUUID()
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	if m.Method == "" {
+		m.Method = "POST"
+	}
+	return m
+}
+
 // A signer produces the headers a provider sends. key is the scheme's
 // secret, or for an asymmetric scheme its private key.
 type signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
@@ -81,16 +96,7 @@ func Sign(scheme string, key authz.Secret, m Message) ([]authz.HeaderValue, erro
 	if !ok {
 		return nil, fmt.Errorf("verify: cannot sign scheme %q (known: %v)", scheme, Schemes())
 	}
-	if m.ID == "" {
-		m.ID = newUUID()
-	}
-	if m.Time.IsZero() {
-		m.Time = time.Now()
-	}
-	if m.Method == "" {
-		m.Method = "POST"
-	}
-	h, err := sign(key, m)
+	h, err := sign(key, m.withDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("verify: sign %s: %w", scheme, err)
 	}

@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/policy"
 )
 
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -116,5 +120,35 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("HOOKGUARD_N", "many")
 	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "HOOKGUARD_N") {
 		t.Errorf("bad env value: %v", err)
+	}
+}
+
+// The generic hmac scheme signs in the format its endpoint defines; what
+// sign prints must verify against that endpoint.
+func TestSignGenericHMAC(t *testing.T) {
+	t.Setenv("HG_CMD_TEST_SECRET", "acme-secret")
+	dir := "../../policies/providers"
+	code, out, errOut := runCmd(t, `{"order":1}`, "sign", "--scheme", "hmac", "--policies", dir, "--endpoint", "acme", "--secret-env", "HG_CMD_TEST_SECRET", "-")
+	if code != 0 {
+		t.Fatalf("sign: %d %q", code, errOut)
+	}
+	h := authz.Header{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		name, value, _ := strings.Cut(line, ": ")
+		h[strings.ToLower(name)] = value
+	}
+	res, err := policy.Load(dir, policy.Options{Secrets: sameSecret("acme-secret"), Only: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Policy.Endpoint("acme").Verifier
+	if _, err := v.Verify(&authz.Request{Method: "POST", Path: "/webhooks/acme", Header: h, Body: []byte(`{"order":1}`)}, time.Now()); err != nil {
+		t.Fatalf("signed headers %v do not verify: %v", h, err)
+	}
+	if code, _, errOut := runCmd(t, "x", "sign", "--scheme", "hmac", "--secret-env", "HG_CMD_TEST_SECRET", "-"); code == 0 || !strings.Contains(errOut, "--policies") {
+		t.Errorf("hmac without --policies: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "x", "sign", "--scheme", "hmac", "--policies", dir, "--endpoint", "nope", "--secret-env", "HG_CMD_TEST_SECRET", "-"); code == 0 || !strings.Contains(errOut, `no endpoint "nope"`) {
+		t.Errorf("unknown endpoint: %d %q", code, errOut)
 	}
 }

@@ -23,6 +23,8 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	rawURL := fs.String("url", "", "URL the provider requests, for twilio, square (the notification URL) and http_message_signatures")
 	contentType := fs.String("content-type", "", "media type of the body; twilio signs the parameters of application/x-www-form-urlencoded")
 	keyID := fs.String("key-id", "", "keyid, for http_message_signatures")
+	policies := fs.String("policies", "", "policy directory, for the generic hmac scheme, whose format the endpoint defines")
+	endpoint := fs.String("endpoint", "", "endpoint of --policies, for the generic hmac scheme")
 	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
@@ -69,7 +71,12 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		stdout.Write(append(signed, '\n'))
 		return 0
 	}
-	headers, err := verify.Sign(*scheme, secret, msg)
+	var headers []authz.HeaderValue
+	if *scheme == "hmac" {
+		headers, err = signHMAC(*policies, *endpoint, secret, msg)
+	} else {
+		headers, err = verify.Sign(*scheme, secret, msg)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "hookguard sign:", err)
 		return 2
@@ -79,6 +86,34 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// signHMAC signs for a generic hmac endpoint: its header, encoding and
+// signed content are in the policy, so the endpoint is compiled with secret
+// standing for each of its secret references.
+func signHMAC(dir, name string, secret authz.Secret, m verify.Message) ([]authz.HeaderValue, error) {
+	if dir == "" || name == "" {
+		return nil, fmt.Errorf("the hmac scheme's format is in the policy: give --policies DIR and --endpoint NAME")
+	}
+	res, err := policy.Load(dir, policy.Options{Secrets: sameSecret(secret), Only: name})
+	if err != nil {
+		return nil, err
+	}
+	e := res.Policy.Endpoint(name)
+	if e == nil {
+		return nil, fmt.Errorf("no endpoint %q in %s", name, dir)
+	}
+	h, ok := e.Verifier.(*verify.HMAC)
+	if !ok {
+		return nil, fmt.Errorf("endpoint %q uses scheme %s, not hmac", name, e.Verifier.Scheme())
+	}
+	return h.Sign(m)
+}
+
+// sameSecret answers every secret reference with one secret.
+type sameSecret authz.Secret
+
+func (s sameSecret) LookupEnv(string) (string, bool) { return string(s), true }
+func (s sameSecret) ReadFile(string) ([]byte, error) { return []byte(s), nil }
 
 func readSecret(env, file string) (authz.Secret, error) {
 	if env != "" {
