@@ -31,27 +31,6 @@ func (s secrets) ReadFile(path string) ([]byte, error) { return os.ReadFile(path
 
 var testEnv = secrets{"TOKEN": "tok-1"}
 
-// tokenEndpoint is a token endpoint at /name whose allowed requests carry
-// x-set: set.
-func tokenEndpoint(name, set string) string {
-	return fmt.Sprintf(`
-  - name: %s
-    match: {path: /%s}
-    verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}
-    on_allow: {set_headers: {x-set: "%s"}}
-`, name, name, set)
-}
-
-// Sets A and B put endpoints one and two in opposite files, so any mix of
-// A's and B's files defines an endpoint twice and cannot compile: a mixed
-// set can never be live. Set C is invalid; if it were live, /three would be
-// allowed.
-var (
-	setA = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("one", "a"), "two.yaml": "endpoints:" + tokenEndpoint("two", "a")}
-	setB = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("two", "b"), "two.yaml": "endpoints:" + tokenEndpoint("one", "b")}
-	setC = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("three", "c"), "two.yaml": "endpoints:" + tokenEndpoint("one", "c") + "    replay: {ttl: forever}\n"}
-)
-
 // digestOf loads files from a scratch directory and returns their digest.
 func digestOf(t *testing.T, files map[string]string) string {
 	t.Helper()
@@ -146,7 +125,7 @@ func TestLastKnownGood(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
 		}
 	}
-	write(setA)
+	write(reloadtest.SetA)
 	rec := &recorder{}
 	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Notify: rec.notify})
@@ -155,7 +134,7 @@ func TestLastKnownGood(t *testing.T) {
 	}
 	revA := r.Status().Revision
 
-	write(setC)
+	write(reloadtest.SetC)
 	err := r.Load(reload.TriggerSignal)
 	var errs policy.Errors
 	if !errors.As(err, &errs) || len(errs) != 1 {
@@ -173,7 +152,7 @@ func TestLastKnownGood(t *testing.T) {
 		t.Errorf("the last good set is not in force: %+v", got)
 	}
 
-	write(setB)
+	write(reloadtest.SetB)
 	if err := r.Load(reload.TriggerWatch); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +173,7 @@ func TestLastKnownGood(t *testing.T) {
 
 func TestInvalidStartKeepsNothing(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(setC["two.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(reloadtest.SetC["two.yaml"]), 0o644)
 	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv})
 	if err := r.Load(reload.TriggerStart); err == nil || a.Policy() != nil {
@@ -208,23 +187,23 @@ func TestInvalidStartKeepsNothing(t *testing.T) {
 // TestVolumeSwap publishes sets the way a ConfigMap volume changes, and
 // checks each is live within a second, and that the invalid one never is.
 func TestVolumeSwap(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), setA)
+	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := start(t, v.Dir, reload.Options{})
-	revB := digestOf(t, setB)
-	v.Write(setB)
+	revB := digestOf(t, reloadtest.SetB)
+	v.Write(reloadtest.SetB)
 	took := waitFor(t, 2*time.Second, "reload to set B", func() bool { return f.a.Policy().Revision() == revB })
 	t.Logf("volume swap live after %v", took)
 
-	v.Write(setC)
+	v.Write(reloadtest.SetC)
 	waitFor(t, 2*time.Second, "refusal of set C", func() bool { return f.r.Status().LastFailure != nil })
 	if f.a.Policy().Revision() != revB {
 		t.Fatal("set C replaced B")
 	}
-	v.Write(setA)
-	waitFor(t, 2*time.Second, "reload to set A", func() bool { return f.a.Policy().Revision() == digestOf(t, setA) })
+	v.Write(reloadtest.SetA)
+	waitFor(t, 2*time.Second, "reload to set A", func() bool { return f.a.Policy().Revision() == digestOf(t, reloadtest.SetA) })
 	if f.r.Status().LastFailure != nil {
 		t.Error("a good set did not clear the failure")
 	}
@@ -234,7 +213,7 @@ func TestVolumeSwap(t *testing.T) {
 // a subdirectory of each checkout, and checks the revision is the commit.
 func TestGitSync(t *testing.T) {
 	g := &reloadtest.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
-	shaA, err := g.Publish(setA)
+	shaA, err := g.Publish(reloadtest.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,13 +221,13 @@ func TestGitSync(t *testing.T) {
 	if got := f.r.Status().Revision; got != shaA {
 		t.Fatalf("revision %q, want the commit %s", got, shaA)
 	}
-	shaB, _ := g.Publish(setB)
+	shaB, _ := g.Publish(reloadtest.SetB)
 	took := waitFor(t, 2*time.Second, "reload to the second commit", func() bool { return f.a.Policy().Revision() == shaB })
 	t.Logf("git-sync swap live after %v", took)
 	if _, err := os.Stat(filepath.Join(g.Root, ".worktrees", shaA)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("the old checkout was not removed")
 	}
-	g.Publish(setA)
+	g.Publish(reloadtest.SetA)
 	waitFor(t, 2*time.Second, "reload back to the first commit", func() bool { return f.a.Policy().Revision() == shaA })
 }
 
@@ -256,16 +235,16 @@ func TestGitSync(t *testing.T) {
 // does, then adds and removes a file.
 func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{})
 	ctx := context.Background()
 
-	reloadtest.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+tokenEndpoint("one", "edited"))
+	reloadtest.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+reloadtest.TokenEndpoint("one", "edited"))
 	waitFor(t, 2*time.Second, "reload after write-rename", func() bool {
 		return setHeader(f.a.Check(ctx, tokenRequest("/one", "tok-1")), "x-set") == "edited"
 	})
 
-	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(setA["two.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(reloadtest.SetA["two.yaml"]), 0o644)
 	waitFor(t, 2*time.Second, "a new file's endpoint", func() bool { return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Allow })
 
 	os.Remove(filepath.Join(dir, "two.yaml"))
@@ -349,9 +328,9 @@ endpoints:
 // reloads.
 func TestTriggerAndManual(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{Manual: true})
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", "signalled")), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", "signalled")), 0o644)
 	time.Sleep(3 * reload.DefaultDebounce)
 	if n := len(f.rec.list()); n != 1 {
 		t.Fatalf("%d loads without a trigger, want only the first", n)
@@ -368,10 +347,10 @@ func TestTriggerAndManual(t *testing.T) {
 // be loaded before it ends.
 func TestDebounce(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{Debounce: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
 	for i := range 20 {
-		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", fmt.Sprint(i))), 0o644)
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", fmt.Sprint(i))), 0o644)
 		time.Sleep(2 * time.Millisecond)
 	}
 	waitFor(t, 2*time.Second, "the burst to be loaded", func() bool {
@@ -392,7 +371,7 @@ func TestDebounce(t *testing.T) {
 	// still loads every 400 ms.
 	before := len(f.rec.list())
 	for i := range 20 {
-		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", fmt.Sprint("s", i))), 0o644)
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", fmt.Sprint("s", i))), 0o644)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := len(f.rec.list()) - before; n < 2 {
@@ -407,12 +386,12 @@ func TestDebounce(t *testing.T) {
 // that revision's; when it changed, either revision's. The invalid set must
 // never decide anything.
 func TestReloadUnderLoad(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), setA)
+	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := start(t, v.Dir, reload.Options{})
-	revs := map[string]string{digestOf(t, setA): "a", digestOf(t, setB): "b"}
+	revs := map[string]string{digestOf(t, reloadtest.SetA): "a", digestOf(t, reloadtest.SetB): "b"}
 
 	const workers, maxPerWorker = 2, 500000
 	var checks, wrong atomic.Int64
@@ -456,7 +435,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}()
 	}
 
-	sets := []map[string]string{setB, setC, setA, setC, setB, setA}
+	sets := []map[string]string{reloadtest.SetB, reloadtest.SetC, reloadtest.SetA, reloadtest.SetC, reloadtest.SetB, reloadtest.SetA}
 	const rounds = 3
 	var latencies []time.Duration
 	for range rounds {
@@ -466,7 +445,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			if err := v.Write(set); err != nil {
 				t.Fatal(err)
 			}
-			if set["one.yaml"] == setC["one.yaml"] {
+			if set["one.yaml"] == reloadtest.SetC["one.yaml"] {
 				waitFor(t, 3*time.Second, "refusal of the invalid set", func() bool { return f.r.Status().Failures > failures })
 				continue
 			}

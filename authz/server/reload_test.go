@@ -33,24 +33,6 @@ func (e envSecrets) ReadFile(path string) ([]byte, error) { return os.ReadFile(p
 
 var reloadSecrets = envSecrets{"TOKEN": "tok"}
 
-func tokenEndpoint(name, set string) string {
-	return fmt.Sprintf(`
-  - name: %s
-    match: {path: /%s}
-    verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}
-    on_allow: {set_headers: {x-set: %q}}
-`, name, name, set)
-}
-
-// Sets A and B define endpoints one and two in opposite files: any mix of
-// their files defines an endpoint twice and is refused. Set C does not
-// compile; if it were live, /three would be allowed.
-var (
-	setA = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("one", "a"), "two.yaml": "endpoints:" + tokenEndpoint("two", "a")}
-	setB = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("two", "b"), "two.yaml": "endpoints:" + tokenEndpoint("one", "b")}
-	setC = map[string]string{"one.yaml": "endpoints:" + tokenEndpoint("three", "c"), "two.yaml": "endpoints:" + tokenEndpoint("one", "c") + "    replay: {ttl: forever}\n"}
-)
-
 // revisionOf is the revision a set loads with outside Git: its digest.
 func revisionOf(t *testing.T, files map[string]string) string {
 	t.Helper()
@@ -154,13 +136,13 @@ func metrics(t *testing.T, r *running) string {
 // was logged with (so no request saw a mix of two sets), the invalid set
 // must never answer, and each swap must be live within the bound.
 func TestReloadUnderLoad(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), setA)
+	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	r := startWith(t, Config{PolicyDir: v.Dir, Secrets: reloadSecrets, Log: zerolog.New(logs)})
-	sets := map[string]string{revisionOf(t, setA): "a", revisionOf(t, setB): "b"}
+	sets := map[string]string{revisionOf(t, reloadtest.SetA): "a", revisionOf(t, reloadtest.SetB): "b"}
 	client := authv3.NewAuthorizationClient(r.conn)
 
 	const (
@@ -217,7 +199,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	var latencies []time.Duration
 	swaps, invalid := 0, 0
-	sequence := []map[string]string{setB, setC, setA, setC, setB, setA}
+	sequence := []map[string]string{reloadtest.SetB, reloadtest.SetC, reloadtest.SetA, reloadtest.SetC, reloadtest.SetB, reloadtest.SetA}
 	for range 3 {
 		for _, set := range sequence {
 			swaps++
@@ -226,7 +208,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			if err := v.Write(set); err != nil {
 				t.Fatal(err)
 			}
-			if set["one.yaml"] == setC["one.yaml"] {
+			if set["one.yaml"] == reloadtest.SetC["one.yaml"] {
 				invalid++
 				for !strings.Contains(metrics(t, r), fmt.Sprintf(`hookguard_policy_reload_errors_total{trigger="watch"} %d`, invalid)) {
 					if time.Since(swapped) > bound {
@@ -237,7 +219,7 @@ func TestReloadUnderLoad(t *testing.T) {
 				continue
 			}
 			want := "a"
-			if set["one.yaml"] == setB["one.yaml"] {
+			if set["one.yaml"] == reloadtest.SetB["one.yaml"] {
 				want = "b"
 			}
 			latencies = append(latencies, live(want, swapped))
@@ -320,12 +302,12 @@ func grepLines(s, prefix string) string {
 // log after an invalid set, and that the next good set clears it all.
 func TestRefusedReloadIsVisible(t *testing.T) {
 	dir := t.TempDir()
-	for n, c := range setA {
+	for n, c := range reloadtest.SetA {
 		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
 	}
 	logs := &syncBuffer{}
 	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.New(logs), ReloadDebounce: 50 * time.Millisecond})
-	revA := revisionOf(t, setA)
+	revA := revisionOf(t, reloadtest.SetA)
 	if code, st := adminJSON(t, r, "/readyz"); code != 200 || !st.Ready || !st.PolicyOK || st.Policy.Revision != revA || st.Policy.Endpoints != 2 {
 		t.Fatalf("readyz at start: %d %+v", code, st)
 	}
@@ -334,7 +316,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 		t.Fatalf("metrics at start:\n%s", grepLines(m, "hookguard_policy_"))
 	}
 
-	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), setA["two.yaml"]+"    replay: {ttl: forever}\n")
+	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), reloadtest.SetA["two.yaml"]+"    replay: {ttl: forever}\n")
 	var st adminStatus
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -384,7 +366,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 	wantHealth(t, r, PolicyService, healthpb.HealthCheckResponse_NOT_SERVING)
 	wantHealth(t, r, AuthorizationService, healthpb.HealthCheckResponse_SERVING)
 
-	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), setA["two.yaml"]+"# fixed\n")
+	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), reloadtest.SetA["two.yaml"]+"# fixed\n")
 	deadline = time.Now().Add(2 * time.Second)
 	for _, st = adminJSON(t, r, "/readyz"); !st.PolicyOK && time.Now().Before(deadline); _, st = adminJSON(t, r, "/readyz") {
 		time.Sleep(10 * time.Millisecond)
@@ -403,11 +385,11 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 // on Reload (SIGHUP) and only then.
 func TestReloadOnSignal(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(setA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
 	hup := make(chan struct{})
 	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.Nop(), DisableWatch: true, Reload: hup})
 	c := authv3.NewAuthorizationClient(r.conn)
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+tokenEndpoint("one", "hup")), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", "hup")), 0o644)
 	time.Sleep(400 * time.Millisecond)
 	if o, _ := checkToken(context.Background(), c, "/one", "x"); o.set != "a" {
 		t.Fatalf("reloaded without a signal and with the watch off: %+v", o)
