@@ -53,10 +53,6 @@ var (
 	hgBinary  string
 	buildErr  error
 
-	sharedOnce  sync.Once
-	sharedStack *stack.Stack
-	sharedErr   error
-
 	// Every signature header value the tests sent, for the log-leak check.
 	sentMu         sync.Mutex
 	sentSignatures []string
@@ -70,9 +66,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if sharedStack != nil {
-		if err := sharedStack.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: stopping shared stack:", err)
+	for _, f := range fixtures {
+		if f.stack == nil {
+			continue
+		}
+		if err := f.stack.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: stopping the %s stack: %v\n", f.name, err)
 			if code == 0 {
 				code = 1
 			}
@@ -125,43 +124,74 @@ func writePolicyFile(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "e2e.yaml"), []byte(policyYAML), 0o644)
 }
 
-// shared returns the package-wide stack (one Envoy, one hookguard, one
-// upstream), starting it on first use; start-up costs seconds, the cases
-// milliseconds. The upstream's record is reset for the calling test.
-func shared(t *testing.T) *stack.Stack {
+// A fixture is a stack (one Envoy, one hookguard, one upstream) with its own
+// policies, started on first use and shared by the tests that ask for it:
+// start-up costs seconds, the cases milliseconds. TestMain stops them all.
+type fixture struct {
+	name  string
+	files map[string]string // the policy directory's content
+	env   func() []string   // hookguard's environment (secrets)
+	once  sync.Once
+	stack *stack.Stack
+	err   error
+}
+
+// fixtures are every fixture declared, for TestMain to stop.
+var fixtures []*fixture
+
+func newFixture(name string, files map[string]string, env func() []string) *fixture {
+	f := &fixture{name: name, files: files, env: env}
+	fixtures = append(fixtures, f)
+	return f
+}
+
+// get returns the fixture's stack, starting it on first use, with the
+// upstream's record reset for the calling test.
+func (f *fixture) get(t *testing.T) *stack.Stack {
 	t.Helper()
 	stack.RequireEnvoyT(t)
 	bin := hookguardBinary(t)
-	sharedOnce.Do(func() {
+	f.once.Do(func() {
 		var logw io.Writer = io.Discard
 		if testing.Verbose() {
 			logw = os.Stderr
 		}
-		dir := filepath.Join(workDir, "shared")
+		dir := filepath.Join(workDir, f.name)
 		policies := filepath.Join(dir, "policies")
-		if sharedErr = writePolicyFile(policies); sharedErr != nil {
+		if f.err = os.MkdirAll(policies, 0o755); f.err != nil {
 			return
 		}
-		sharedStack, sharedErr = stack.Start(context.Background(), stack.Options{
+		for name, content := range f.files {
+			if f.err = os.WriteFile(filepath.Join(policies, name), []byte(content), 0o644); f.err != nil {
+				return
+			}
+		}
+		f.stack, f.err = stack.Start(context.Background(), stack.Options{
 			Dir:             dir,
 			PoliciesDir:     policies,
 			HookguardBinary: bin,
-			HookguardEnv:    secretEnv(),
+			HookguardEnv:    f.env(),
 			MaxRequestBytes: testMaxRequestBytes,
 			Log:             logw,
 		})
 	})
-	if sharedErr != nil {
-		t.Fatalf("start shared stack: %v", sharedErr)
+	if f.err != nil {
+		t.Fatalf("start the %s stack: %v", f.name, f.err)
 	}
-	sharedStack.Upstream.Reset()
+	f.stack.Upstream.Reset()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Log(sharedStack.LogTails(3000))
+			t.Log(f.stack.LogTails(3000))
 		}
 	})
-	return sharedStack
+	return f.stack
 }
+
+// sharedFixture serves policyYAML, for the GitHub and GitLab cases.
+var sharedFixture = newFixture("shared", map[string]string{"e2e.yaml": policyYAML}, secretEnv)
+
+// shared returns the stack of sharedFixture.
+func shared(t *testing.T) *stack.Stack { return sharedFixture.get(t) }
 
 // signGitHub computes the X-Hub-Signature-256 value independently of
 // hookguard, so a shared bug cannot make both sides agree.

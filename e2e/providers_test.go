@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
@@ -14,12 +13,9 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,42 +63,17 @@ var (
 	}
 	swPublic, swPrivate, _ = ed25519.GenerateKey(rand.Reader)
 
-	providersOnce  sync.Once
-	providersStack *stack.Stack
-	providersErr   error
-)
-
-func providersEnv(t *testing.T) *stack.Stack {
-	t.Helper()
-	stack.RequireEnvoyT(t)
-	bin := hookguardBinary(t)
-	providersOnce.Do(func() {
-		dir := filepath.Join(workDir, "providers")
-		policies := filepath.Join(dir, "policies")
-		if providersErr = os.MkdirAll(policies, 0o755); providersErr != nil {
-			return
-		}
-		os.WriteFile(filepath.Join(policies, "providers.yaml"), []byte(providersPolicy), 0o644)
+	providersFixture = newFixture("providers", map[string]string{"providers.yaml": providersPolicy}, func() []string {
 		env := []string{"STANDARD_WEBHOOKS_PUBLIC_KEY=whpk_" + base64.StdEncoding.EncodeToString(swPublic)}
 		for k, v := range providerSecrets {
 			env = append(env, k+"="+v)
 		}
-		providersStack, providersErr = stack.Start(context.Background(), stack.Options{
-			Dir: dir, PoliciesDir: policies, HookguardBinary: bin, HookguardEnv: env,
-			MaxRequestBytes: testMaxRequestBytes,
-		})
+		return env
 	})
-	if providersErr != nil {
-		t.Fatalf("start providers stack: %v", providersErr)
-	}
-	providersStack.Upstream.Reset()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(providersStack.LogTails(3000))
-		}
-	})
-	return providersStack
-}
+)
+
+// providersEnv returns the stack whose hookguard serves providersPolicy.
+func providersEnv(t *testing.T) *stack.Stack { return providersFixture.get(t) }
 
 // mac is an HMAC computed here, independently of hookguard's signers.
 func mac(h func() hash.Hash, key string, parts ...string) []byte {

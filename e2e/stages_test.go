@@ -1,18 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hookguard/hookguard/e2e/stack"
@@ -51,44 +47,11 @@ const pushSchema = `{"type":"object","required":["ref"],"properties":{"ref":{"ty
 
 const partnerToken = "partner-e2e-token"
 
-var (
-	stagesOnce  sync.Once
-	stagesStack *stack.Stack
-	stagesErr   error
-)
+var stagesFixture = newFixture("stages", map[string]string{"stages.yaml": stagesPolicy, "push.json": pushSchema},
+	func() []string { return append(secretEnv(), "PARTNER_WEBHOOK_TOKEN="+partnerToken) })
 
-// stagesEnv starts, once, a stack whose hookguard serves stagesPolicy.
-func stagesEnv(t *testing.T) *stack.Stack {
-	t.Helper()
-	stack.RequireEnvoyT(t)
-	bin := hookguardBinary(t)
-	stagesOnce.Do(func() {
-		dir := filepath.Join(workDir, "stages")
-		policies := filepath.Join(dir, "policies")
-		if stagesErr = os.MkdirAll(policies, 0o755); stagesErr != nil {
-			return
-		}
-		os.WriteFile(filepath.Join(policies, "stages.yaml"), []byte(stagesPolicy), 0o644)
-		os.WriteFile(filepath.Join(policies, "push.json"), []byte(pushSchema), 0o644)
-		stagesStack, stagesErr = stack.Start(context.Background(), stack.Options{
-			Dir:             dir,
-			PoliciesDir:     policies,
-			HookguardBinary: bin,
-			HookguardEnv:    append(secretEnv(), "PARTNER_WEBHOOK_TOKEN="+partnerToken),
-			MaxRequestBytes: testMaxRequestBytes,
-		})
-	})
-	if stagesErr != nil {
-		t.Fatalf("start stages stack: %v", stagesErr)
-	}
-	stagesStack.Upstream.Reset()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(stagesStack.LogTails(3000))
-		}
-	})
-	return stagesStack
-}
+// stagesEnv returns the stack whose hookguard serves stagesPolicy.
+func stagesEnv(t *testing.T) *stack.Stack { return stagesFixture.get(t) }
 
 // mtlsClient speaks to the mTLS listener presenting cert (none when nil).
 func mtlsClient(s *stack.Stack, cert *tls.Certificate) *http.Client {
