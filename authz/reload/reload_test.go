@@ -22,23 +22,12 @@ import (
 	"github.com/hookguard/hookguard/authz/verify"
 )
 
-// secrets serves environment variables from a map and files from disk, so
-// tests never touch the process environment.
-type secrets map[string]string
-
-func (s secrets) LookupEnv(name string) (string, bool) { v, ok := s[name]; return v, ok }
-func (s secrets) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
-
-var testEnv = secrets{"TOKEN": "tok-1"}
+var testEnv = reloadtest.Env{"TOKEN": "tok-1"}
 
 // digestOf loads files from a scratch directory and returns their digest.
 func digestOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for n, c := range files {
-		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
-	}
-	res, err := policy.Load(dir, policy.Options{Secrets: testEnv})
+	res, err := reloadtest.Load(t.TempDir(), files, testEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,27 +20,15 @@ import (
 	"github.com/rs/zerolog"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/hookguard/hookguard/authz/policy"
 	"github.com/hookguard/hookguard/authz/reload/reloadtest"
 )
 
-// envSecrets is a SecretSource over a map, so these tests leave the process
-// environment alone.
-type envSecrets map[string]string
-
-func (e envSecrets) LookupEnv(name string) (string, bool) { v, ok := e[name]; return v, ok }
-func (e envSecrets) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
-
-var reloadSecrets = envSecrets{"TOKEN": "tok"}
+var reloadSecrets = reloadtest.Env{"TOKEN": "tok"}
 
 // revisionOf is the revision a set loads with outside Git: its digest.
 func revisionOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for n, c := range files {
-		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
-	}
-	res, err := policy.Load(dir, policy.Options{Secrets: reloadSecrets})
+	res, err := reloadtest.Load(t.TempDir(), files, reloadSecrets)
 	if err != nil {
 		t.Fatal(err)
 	}

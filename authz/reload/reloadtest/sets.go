@@ -1,6 +1,12 @@
 package reloadtest
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hookguard/hookguard/authz/policy"
+)
 
 // TokenEndpoint is a policy endpoint, to follow "endpoints:", named name at
 // path /name: it accepts the token of the environment variable TOKEN in
@@ -24,3 +30,23 @@ var (
 	SetB = map[string]string{"one.yaml": "endpoints:" + TokenEndpoint("two", "b"), "two.yaml": "endpoints:" + TokenEndpoint("one", "b")}
 	SetC = map[string]string{"one.yaml": "endpoints:" + TokenEndpoint("three", "c"), "two.yaml": "endpoints:" + TokenEndpoint("one", "c") + "    replay: {ttl: forever}\n"}
 )
+
+// Env is a policy.SecretSource with environment variables from the map and
+// files from disk, so tests leave the process environment alone.
+type Env map[string]string
+
+// LookupEnv returns the map's value for name.
+func (e Env) LookupEnv(name string) (string, bool) { v, ok := e[name]; return v, ok }
+
+// ReadFile reads the file from disk.
+func (e Env) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// Load writes files into dir and loads dir as a policy directory.
+func Load(dir string, files map[string]string, secrets policy.SecretSource) (*policy.Result, error) {
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return policy.Load(dir, policy.Options{Secrets: secrets})
+}
