@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
 	"fmt"
@@ -55,28 +56,23 @@ func newMACKeys(h func() hash.Hash, secrets []authz.Secret) []*macKey {
 	return keys
 }
 
-// matchMAC returns the MAC of parts under the first key whose MAC equals
-// want, compared in constant time, or nil when none does. Every key is
-// tried: the order of secrets must not show in the timing of a match.
+// matchMAC reports whether the MAC of parts under any key equals want,
+// compared in constant time, and returns the delivery's replay key, or nil
+// when no key matches. Every key is tried: the order of secrets must not
+// show in the timing of a match.
 func matchMAC(keys []*macKey, want []byte, parts ...[]byte) []byte {
-	var match []byte
-	var buf [64]byte
-	for _, k := range keys {
-		got := k.sum(buf[:0], parts...)
-		if hmac.Equal(got, want) && match == nil {
-			match = append([]byte(nil), got...)
-		}
-	}
-	return match
+	key, _ := matchAnyMAC(keys, [][]byte{want}, parts...)
+	return key
 }
 
 // matchAnyMAC is matchMAC for a header listing several signatures, as
-// during a provider's key roll: it returns the MAC of parts under the first
-// key whose MAC equals any of wants, and that key's index, or nil and -1.
-// Each key's MAC is computed once and compared with every want in constant
-// time; every key and every want is tried, so neither the position of the
-// matching secret nor that of the matching signature shows in the timing.
-func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (match []byte, index int) {
+// during a provider's key roll: it reports whether the MAC of parts under
+// any key equals any of wants, and returns the replay key and the index of
+// the first matching key, or nil and -1. Each key's MAC is computed once and
+// compared with every want in constant time; every key and every want is
+// tried, so neither the position of the matching secret nor that of the
+// matching signature shows in the timing.
+func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (replayKey []byte, index int) {
 	index = -1
 	var buf [64]byte
 	for i, k := range keys {
@@ -85,12 +81,28 @@ func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (match []byte,
 		for _, w := range wants {
 			hit |= subtle.ConstantTimeCompare(got, w)
 		}
-		if hit == 1 && match == nil {
-			match = append([]byte(nil), got...)
+		if hit == 1 && index < 0 {
 			index = i
 		}
 	}
-	return match, index
+	if index < 0 {
+		return nil, -1
+	}
+	return contentKey(parts...), index
+}
+
+// contentKey is the replay key of a verified delivery: a SHA-256 of the
+// content its signature covers. It depends neither on which secret matched
+// nor on which of several listed signatures did, so dropping entries from a
+// signature list during a key roll, or reordering the policy's secrets,
+// cannot make a captured delivery look new; and only content the signature
+// covers goes in, so no unsigned header can change it.
+func contentKey(parts ...[]byte) []byte {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return h.Sum(nil)
 }
 
 // macList holds the decoded signatures of a header that lists several, as

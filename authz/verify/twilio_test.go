@@ -53,8 +53,8 @@ func TestTwilioVectors(t *testing.T) {
 				authz.HeaderValue{Name: "Content-Type", Value: c.contentType})
 			got, err := v.Verify(r, t0)
 			checkReason(t, err, c.want)
-			if c.want == authz.OK && len(got.ReplayKey) != 20 {
-				t.Fatal("replay key is not the HMAC-SHA1")
+			if c.want == authz.OK && len(got.ReplayKey) != 32 {
+				t.Fatal("replay key is not the SHA-256 of the signed content")
 			}
 		})
 	}
