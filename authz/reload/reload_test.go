@@ -27,7 +27,11 @@ var testEnv = reloadtest.Env{"TOKEN": "tok-1"}
 // digestOf loads files from a scratch directory and returns their digest.
 func digestOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	res, err := reloadtest.Load(t.TempDir(), files, testEnv)
+	dir, err := reloadtest.WriteFiles(t.TempDir(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := policy.Load(dir, policy.Options{Secrets: testEnv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hookguard/hookguard/authz/policy"
 	"github.com/hookguard/hookguard/authz/reload/reloadtest"
 )
 
@@ -28,7 +29,11 @@ var reloadSecrets = reloadtest.Env{"TOKEN": "tok"}
 // revisionOf is the revision a set loads with outside Git: its digest.
 func revisionOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	res, err := reloadtest.Load(t.TempDir(), files, reloadSecrets)
+	dir, err := reloadtest.WriteFiles(t.TempDir(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := policy.Load(dir, policy.Options{Secrets: reloadSecrets})
 	if err != nil {
 		t.Fatal(err)
 	}
