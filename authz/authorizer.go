@@ -136,7 +136,12 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	// Last, and only for a request that passed everything else: remember
 	// the delivery, so unauthenticated traffic cannot fill the cache.
 	if e.ReplayTTL > 0 && v.ReplayKey != nil {
-		fresh, err := a.nonces.Remember(ctx, NewNonceKey(e.Name, v.ReplayKey), e.ReplayTTL)
+		keys := make([]NonceKey, 1, 1+len(v.MoreReplayKeys))
+		keys[0] = NewNonceKey(e.Name, v.ReplayKey)
+		for _, k := range v.MoreReplayKeys {
+			keys = append(keys, NewNonceKey(e.Name, k))
+		}
+		fresh, err := a.nonces.Remember(ctx, keys, e.ReplayTTL)
 		if err != nil {
 			d := deny(e, Unavailable, "nonce store: "+err.Error())
 			d.DeliveryID = v.DeliveryID

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,7 +48,7 @@ func (s *stubVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, er
 // failingStore is a NonceStore whose backend is down.
 type failingStore struct{}
 
-func (failingStore) Remember(context.Context, authz.NonceKey, time.Duration) (bool, error) {
+func (failingStore) Remember(context.Context, []authz.NonceKey, time.Duration) (bool, error) {
 	return false, errors.New("connection refused")
 }
 func (failingStore) Forget(context.Context, authz.NonceKey) error { return nil }
@@ -292,3 +293,39 @@ func TestSetPolicySwapsAtomically(t *testing.T) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// multiKeyVerifier accepts every request, known by each comma-separated
+// key in its x-keys header, as a request with several signatures is.
+type multiKeyVerifier struct{}
+
+func (multiKeyVerifier) Scheme() string { return "multi" }
+func (multiKeyVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
+	var v authz.Verified
+	for i, k := range strings.Split(r.Header.Get("x-keys"), ",") {
+		if i == 0 {
+			v.ReplayKey = []byte(k)
+		} else {
+			v.MoreReplayKeys = append(v.MoreReplayKeys, []byte(k))
+		}
+	}
+	return v, nil
+}
+
+func TestReplayWithSeveralKeys(t *testing.T) {
+	ep := &authz.Endpoint{Name: "m", Match: authz.Match{PathPrefix: "/"}, Verifier: multiKeyVerifier{}, ReplayTTL: time.Minute}
+	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	for i, step := range []struct {
+		keys string
+		want authz.Reason
+	}{
+		{"sig-a,sig-b", authz.OK},
+		{"sig-b", authz.Replayed},       // one signature dropped
+		{"sig-b,sig-a", authz.Replayed}, // reordered
+		{"sig-c,sig-a", authz.Replayed}, // one new, one seen
+		{"sig-c", authz.OK},             // the replay above recorded nothing
+	} {
+		if d := a.Check(context.Background(), post("/", authz.Header{"x-keys": step.keys}, "")); d.Reason != step.want {
+			t.Fatalf("step %d (%s): %s, want %s", i, step.keys, d.Reason, step.want)
+		}
+	}
+}

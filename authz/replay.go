@@ -28,10 +28,13 @@ const MaxReplayTTL = 24 * time.Hour
 // A NonceStore remembers deliveries for replay protection. Implementations
 // must be safe for concurrent use.
 type NonceStore interface {
-	// Remember records key for ttl and reports whether it was new. Checking
-	// and recording are one atomic step: of two concurrent calls with the
-	// same key, exactly one sees fresh == true.
-	Remember(ctx context.Context, key NonceKey, ttl time.Duration) (fresh bool, err error)
+	// Remember records keys for ttl and reports whether the delivery was
+	// new: none of keys was known. A delivery has one key, or several when
+	// it carries several independent signatures; it is a replay when any is
+	// known, and then nothing is recorded. Checking and recording are one
+	// atomic step: of two concurrent calls sharing a key, exactly one sees
+	// fresh == true.
+	Remember(ctx context.Context, keys []NonceKey, ttl time.Duration) (fresh bool, err error)
 	// Forget removes key, so the delivery is accepted again.
 	Forget(ctx context.Context, key NonceKey) error
 }

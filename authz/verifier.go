@@ -30,6 +30,12 @@ type Verified struct {
 	// delivery id the signature covers. Nil when the scheme signs nothing
 	// that tells deliveries apart (a bare token).
 	ReplayKey []byte
+	// MoreReplayKeys are further keys of the same delivery, when it carries
+	// several independent signatures (RFC 9421 allows a dictionary of
+	// them): every one that verified gives a key, all are remembered at
+	// once, and the delivery is a replay when any was seen, so dropping or
+	// reordering signatures cannot make a captured request look new.
+	MoreReplayKeys [][]byte
 }
 
 // A CredentialVerifier is a Verifier whose scheme sends a reusable credential,

@@ -23,7 +23,7 @@ func BenchmarkMemoryRemember(b *testing.B) {
 	for b.Loop() {
 		k := keys[i%uint64(len(keys))]
 		binary.LittleEndian.PutUint64(k[8:], i)
-		m.Remember(ctx, k, time.Minute)
+		m.Remember(ctx, []authz.NonceKey{k}, time.Minute)
 		i++
 	}
 }

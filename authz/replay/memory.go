@@ -58,16 +58,20 @@ func (m *Memory) onEvict(_ authz.NonceKey, deadline time.Time) {
 	}
 }
 
-// Remember records key until now+ttl and reports whether it was new (absent
-// or past its deadline).
-func (m *Memory) Remember(_ context.Context, key authz.NonceKey, ttl time.Duration) (bool, error) {
+// Remember records keys until now+ttl and reports whether the delivery was
+// new: none of keys present before its deadline. A replay records nothing.
+func (m *Memory) Remember(_ context.Context, keys []authz.NonceKey, ttl time.Duration) (bool, error) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if deadline, ok := m.lru.Peek(key); ok && now.Before(deadline) {
-		return false, nil
+	for _, key := range keys {
+		if deadline, ok := m.lru.Peek(key); ok && now.Before(deadline) {
+			return false, nil
+		}
 	}
-	m.lru.Add(key, now.Add(ttl))
+	for _, key := range keys {
+		m.lru.Add(key, now.Add(ttl))
+	}
 	return true, nil
 }
 

@@ -48,7 +48,7 @@ func TestMemoryRememberExpireForget(t *testing.T) {
 		if s.do != nil {
 			s.do()
 		}
-		fresh, err := m.Remember(ctx, key(s.key), s.ttl)
+		fresh, err := m.Remember(ctx, []authz.NonceKey{key(s.key)}, s.ttl)
 		if err != nil || fresh != s.wantFresh {
 			t.Fatalf("step %d (%s): fresh=%v err=%v, want fresh=%v", i, s.key, fresh, err, s.wantFresh)
 		}
@@ -63,7 +63,7 @@ func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 	m := NewMemory(100, clock)
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {
-		if fresh, _ := m.Remember(ctx, key(fmt.Sprint(i)), time.Hour); !fresh {
+		if fresh, _ := m.Remember(ctx, []authz.NonceKey{key(fmt.Sprint(i))}, time.Hour); !fresh {
 			t.Fatalf("key %d not fresh", i)
 		}
 	}
@@ -76,7 +76,7 @@ func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 	// Entries past their deadline that are pushed out are not early.
 	clock.Add(2 * time.Hour)
 	for i := 1000; i < 1100; i++ {
-		m.Remember(ctx, key(fmt.Sprint(i)), time.Hour)
+		m.Remember(ctx, []authz.NonceKey{key(fmt.Sprint(i))}, time.Hour)
 	}
 	if m.EvictedEarly() != 900 {
 		t.Fatalf("expired entries counted as early evictions: %d", m.EvictedEarly())
@@ -93,7 +93,7 @@ func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if ok, _ := m.Remember(context.Background(), k, time.Minute); ok {
+				if ok, _ := m.Remember(context.Background(), []authz.NonceKey{k}, time.Minute); ok {
 					fresh.Add(1)
 				}
 			}()
@@ -107,7 +107,33 @@ func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
 
 func TestMemoryDefaults(t *testing.T) {
 	m := NewMemory(0, nil)
-	if fresh, err := m.Remember(context.Background(), key("x"), time.Minute); !fresh || err != nil {
+	if fresh, err := m.Remember(context.Background(), []authz.NonceKey{key("x")}, time.Minute); !fresh || err != nil {
 		t.Fatal(fresh, err)
+	}
+}
+
+// A delivery with several keys is a replay when any is known, and a replay
+// records none of its keys.
+func TestMemoryRememberSeveralKeys(t *testing.T) {
+	m := NewMemory(100, nil)
+	ctx := context.Background()
+	for i, step := range []struct {
+		keys  []string
+		fresh bool
+	}{
+		{[]string{"a", "b"}, true},
+		{[]string{"b"}, false},
+		{[]string{"b", "a"}, false},
+		{[]string{"c", "b"}, false},
+		{[]string{"c"}, true}, // c was not recorded by the replay above
+		{[]string{"d", "e"}, true},
+	} {
+		var keys []authz.NonceKey
+		for _, k := range step.keys {
+			keys = append(keys, key(k))
+		}
+		if fresh, err := m.Remember(ctx, keys, time.Minute); err != nil || fresh != step.fresh {
+			t.Fatalf("step %d %v: fresh %v, want %v", i, step.keys, fresh, step.fresh)
+		}
 	}
 }

@@ -175,6 +175,9 @@ func (h *HTTPMessageSignatures) Verify(r *authz.Request, now time.Time) (authz.V
 	// "stale" says more than "no signature".
 	first := fmt.Errorf("%w: no signature with a configured keyid covers the required components", authz.SignatureInvalid)
 	firstSet := false
+	// Every signature is checked, and each that verifies gives a replay
+	// key: the delivery is remembered under all of them, so removing or
+	// reordering signatures cannot make a captured request look new.
 	for _, in := range inputs {
 		sig := findSignature(sigs, in.key)
 		if sig == nil || !in.isList {
@@ -182,12 +185,19 @@ func (h *HTTPMessageSignatures) Verify(r *authz.Request, now time.Time) (authz.V
 		}
 		key, err := h.verifyOne(r, now, in, sig)
 		if err == nil {
-			v.ReplayKey = key
-			return v, nil
+			if v.ReplayKey == nil {
+				v.ReplayKey = key
+			} else {
+				v.MoreReplayKeys = append(v.MoreReplayKeys, key)
+			}
+			continue
 		}
 		if !firstSet && !errors.Is(err, errSkip) {
 			first, firstSet = err, true
 		}
+	}
+	if v.ReplayKey != nil {
+		return v, nil
 	}
 	return v, first
 }

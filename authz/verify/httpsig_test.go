@@ -276,3 +276,64 @@ func TestHTTPSigConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A request may carry several signatures (a key roll, a proxy co-signing).
+// Each that verifies gives a replay key, so dropping or reordering them
+// leaves a captured request known by at least one remembered key.
+func TestHTTPSigSeveralSignaturesGiveEveryKey(t *testing.T) {
+	priv, pub := discordKeys(2)
+	v, err := NewHTTPMessageSignatures([]HTTPSigKey{
+		{KeyID: "a", Algorithm: AlgEd25519, Key: pub[0]},
+		{KeyID: "b", Algorithm: AlgEd25519, Key: pub[1]},
+	}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://hooks.example.com/hook"
+	body := []byte(`{"event":"x"}`)
+	signed := func(k authz.Secret, id, label string) (input, sig string) {
+		h, err := Sign("http_message_signatures", k, Message{Body: body, URL: url, KeyID: id, Time: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, hv := range h {
+			switch strings.ToLower(hv.Name) {
+			case "signature-input":
+				input = label + strings.TrimPrefix(hv.Value, "sig1")
+			case "signature":
+				sig = label + strings.TrimPrefix(hv.Value, "sig1")
+			}
+		}
+		return input, sig
+	}
+	inA, sigA := signed(priv[0], "a", "sa")
+	inB, sigB := signed(priv[1], "b", "sb")
+	keysOf := func(input, sig string) map[string]bool {
+		t.Helper()
+		h, _ := Sign("http_message_signatures", priv[0], Message{Body: body, URL: url, KeyID: "a", Time: t0})
+		r := request("POST", url, body, h...)
+		r.Header["signature-input"], r.Header["signature"] = input, sig
+		got, err := v.Verify(r, t0)
+		checkReason(t, err, authz.OK)
+		keys := map[string]bool{string(got.ReplayKey): true}
+		for _, k := range got.MoreReplayKeys {
+			keys[string(k)] = true
+		}
+		return keys
+	}
+	both := keysOf(inA+", "+inB, sigA+", "+sigB)
+	if len(both) != 2 {
+		t.Fatalf("two verifying signatures gave %d keys", len(both))
+	}
+	swapped := keysOf(inB+", "+inA, sigB+", "+sigA)
+	for k := range both {
+		if !swapped[k] {
+			t.Fatal("reordering the signatures changed the keys")
+		}
+	}
+	for k := range keysOf(inB, sigB) {
+		if !both[k] {
+			t.Fatal("the second signature alone has a key the pair did not give")
+		}
+	}
+}
