@@ -261,7 +261,7 @@ func TestReplayTTLShorterThanTolerance(t *testing.T) {
 		{"ttl equal to tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 10m",
 			[]string{"at least 20m0s"}},
 		{"ttl twice the tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 20m", nil},
-		{"default ttl follows the tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}", "", nil},
+		{"default ttl follows the tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 30m}", "", nil},
 		{"ttl over tolerance", "paddle: {secrets: [{env: PADDLE_WEBHOOK_SECRET}]}", "ttl: 1m", nil},
 		{"scheme without timestamp", "shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}", "ttl: 1s", nil},
 		{"hmac without timestamp header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}", "ttl: 1s", nil},
@@ -317,11 +317,11 @@ func TestReplayTTLShorterThanTolerance(t *testing.T) {
 func TestDefaultReplayTTLCoversTheTimestampWindow(t *testing.T) {
 	keys := newProviderKeys(t)
 	for verifyBlock, want := range map[string]time.Duration{
-		"stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}]}":                                                    DefaultReplayTTL, // 2 × 5m
-		"twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}":                                                   20 * time.Minute, // 2 × 10m
-		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 30m}": time.Hour,
-		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, timestamp_header: x-ts, tolerance: 20h}": authz.MaxReplayTTL,
-		"shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}":                                                   DefaultReplayTTL,
+		"stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}]}":  DefaultReplayTTL, // 2 × 5m
+		"twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}": 20 * time.Minute, // 2 × 10m
+		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 30m}": time.Hour,
+		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 20h}": authz.MaxReplayTTL,
+		"shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}": DefaultReplayTTL,
 	} {
 		dir := t.TempDir()
 		doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + verifyBlock + "}\n"

@@ -173,6 +173,11 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	if h.usesTS && h.tsHeader == "" {
 		return nil, errors.New("timestamp_header: required by {timestamp}")
 	}
+	if h.tsHeader != "" && !h.usesTS {
+		// A timestamp that is checked but not signed guards nothing: a
+		// replay past the TTL would simply carry a fresh one.
+		return nil, errors.New("signed_content: must include {timestamp} when timestamp_header is set")
+	}
 	switch c.TimestampUnit {
 	case "", "s":
 		h.tsUnit = time.Second

@@ -63,8 +63,6 @@ func TestHMACConfigurations(t *testing.T) {
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, ts+string(body))), "x-ts": ts}, t0.Add(time.Minute + time.Second), authz.TimestampOutOfWindow},
 		{"future", HMACConfig{Header: "x-sig", SignedContent: "{timestamp}{body}", TimestampHeader: "x-ts", Tolerance: time.Minute},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, ts+string(body))), "x-ts": ts}, t0.Add(-time.Minute - time.Second), authz.TimestampOutOfWindow},
-		{"timestamp checked even when not signed", HMACConfig{Header: "x-sig", TimestampHeader: "x-ts"},
-			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, string(body))), "x-ts": "1"}, t0, authz.TimestampOutOfWindow},
 		{"missing id", HMACConfig{Header: "x-sig", SignedContent: "{id}{body}", IDHeader: "x-id"},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.SignatureMissing},
 		{"wrong encoding", HMACConfig{Header: "x-sig", Encoding: "base64"},
@@ -102,7 +100,9 @@ func TestHMACConfigErrors(t *testing.T) {
 		{"stray brace", HMACConfig{Header: "x", SignedContent: "}{body}"}, "signed_content"},
 		{"id without header", HMACConfig{Header: "x", SignedContent: "{id}{body}"}, "id_header"},
 		{"timestamp without header", HMACConfig{Header: "x", SignedContent: "{timestamp}{body}"}, "timestamp_header"},
-		{"unit", HMACConfig{Header: "x", TimestampHeader: "t", TimestampUnit: "us"}, "timestamp_unit"},
+		{"unit", HMACConfig{Header: "x", SignedContent: "{timestamp}{body}", TimestampHeader: "t", TimestampUnit: "us"}, "timestamp_unit"},
+		// A checked but unsigned timestamp guards nothing.
+		{"timestamp not signed", HMACConfig{Header: "x", TimestampHeader: "t"}, "signed_content"},
 		{"tolerance without timestamp", HMACConfig{Header: "x", Tolerance: time.Minute}, "tolerance"},
 		{"too many parts", HMACConfig{Header: "x", SignedContent: strings.Repeat("a{body}", 9)}, "signed_content"},
 	} {

@@ -20,7 +20,7 @@ func TestTolerance(t *testing.T) {
 		return v
 	}
 	httpsigKeys := []HTTPSigKey{{KeyID: "k", Algorithm: AlgHMACSHA256, Key: authz.Secret(rfcHMACKey)}}
-	hmacTS := HMACConfig{Secrets: hmacKeys, Header: "x-sig", TimestampHeader: "x-ts"}
+	hmacTS := HMACConfig{Secrets: hmacKeys, Header: "x-sig", SignedContent: "{timestamp}.{body}", TimestampHeader: "x-ts"}
 	hmacTS7 := hmacTS
 	hmacTS7.Tolerance = 7 * time.Minute
 	cases := []struct {
