@@ -291,7 +291,9 @@ func (c *compiler) file(name string, data []byte) {
 		c.fileLines = map[string]*lines{}
 	}
 	c.fileLines[name] = c.lines
-	js, err := yaml.YAMLToJSON(data)
+	// Strict: a key given twice (a bad merge, say) is an error, not the
+	// last one silently winning.
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + err.Error()})
 		return

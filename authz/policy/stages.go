@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -273,6 +274,9 @@ func (c *compiler) stageRateLimit(e *authz.Endpoint, rl *policyv1.RateLimit, rep
 // maxRateLimitKeys bounds rate_limit.max_keys: some 200 bytes a bucket.
 const maxRateLimitKeys = 10_000_000
 
+// maxRate bounds the N of a rate, far above any webhook sender.
+const maxRate = 1_000_000
+
 // parseRate parses "N/s", "N/m" or "N/h" into a rate per second.
 func parseRate(s string) (float64, error) {
 	num, unit, ok := strings.Cut(strings.ReplaceAll(s, " ", ""), "/")
@@ -280,8 +284,9 @@ func parseRate(s string) (float64, error) {
 	if s == "" {
 		return 0, fmt.Errorf(`required, e.g. "10/s" or "600/m"`)
 	}
-	if !ok || err != nil || n <= 0 {
-		return 0, fmt.Errorf(`invalid rate %q: use N/s, N/m or N/h with N > 0`, s)
+	// ParseFloat takes "NaN" and "Inf" too, which no token bucket can use.
+	if !ok || err != nil || !(n > 0) || math.IsInf(n, 0) || n > maxRate {
+		return 0, fmt.Errorf(`invalid rate %q: use N/s, N/m or N/h with 0 < N <= %d`, s, maxRate)
 	}
 	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
 	if per == 0 {

@@ -100,6 +100,8 @@ func TestStageErrors(t *testing.T) {
 			[]string{`source.ip_lists.github: `, `list.txt:3: invalid address "not-an-ip"`}},
 		{"bad rate", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: 10/fortnight}\n  - name: b\n" + stageSecretRef + "    rate_limit: {per: [planet]}\n"},
 			[]string{`endpoint "a": rate_limit.rate: invalid rate "10/fortnight": the unit is s, m or h`, `endpoint "b": rate_limit.rate: required`}},
+		{"rates that are not numbers", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: NaN/s}\n  - name: b\n" + stageSecretRef + "    rate_limit: {rate: Inf/m}\n  - name: c\n" + stageSecretRef + "    rate_limit: {rate: 1e9/s}\n"},
+			[]string{`endpoint "a": rate_limit.rate: invalid rate "NaN/s"`, `endpoint "b": rate_limit.rate: invalid rate "Inf/m"`, `endpoint "c": rate_limit.rate: invalid rate "1e9/s"`}},
 		{"bad per", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: 1/s, per: [planet]}\n"},
 			[]string{`rate_limit.per[0]: must be "source" or "endpoint"`}},
 		{"bad identity", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    client_identity: {trust_domains: ['spiffe://example.org'], sha256_fingerprints: [abc]}\n"},
