@@ -61,7 +61,7 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, w
 	if ep.GetVerify().GetScheme() == nil {
 		fail("verify", "required: name one signature scheme")
 	} else {
-		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), fail)
+		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), fail, warn)
 	}
 
 	e.ReplayTTL = compileReplay(ep.GetReplay(), replayable, e.Verifier, fail, warn)

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ const maxTolerance = 24 * time.Hour
 // compileVerifier builds the verifier the policy names. replayable reports
 // whether the scheme yields a replay key, and so whether replay protection
 // applies.
-func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail func(field, msg string)) (_ authz.Verifier, replayable bool) {
+func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail, warn func(field, msg string)) (_ authz.Verifier, replayable bool) {
 	// secrets resolves a list under verify.<scheme>.
 	secrets := func(scheme, field string, refs []*policyv1.SecretRef) []authz.Secret {
 		return c.resolveSecrets(file, refs, "verify."+scheme+"."+field, fail)
@@ -127,7 +128,7 @@ func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail func(fi
 	case *policyv1.Verify_Hmac:
 		return c.compileHMAC(file, s.Hmac, fail)
 	case *policyv1.Verify_HttpMessageSignatures:
-		return c.compileHTTPSig(file, s.HttpMessageSignatures, fail)
+		return c.compileHTTPSig(file, s.HttpMessageSignatures, fail, warn)
 	default:
 		fail("verify", "unsupported scheme")
 		return nil, false
@@ -175,7 +176,7 @@ func (c *compiler) compileHMAC(file string, h *policyv1.HMACVerify, fail func(fi
 }
 
 // compileHTTPSig builds the RFC 9421 scheme.
-func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignaturesVerify, fail func(field, msg string)) (authz.Verifier, bool) {
+func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignaturesVerify, fail, warn func(field, msg string)) (authz.Verifier, bool) {
 	if len(h.GetKeys()) == 0 {
 		fail("verify.http_message_signatures.keys", "at least one key is required")
 		return nil, false
@@ -204,6 +205,9 @@ func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignatures
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		fail("verify.http_message_signatures."+field, msg)
 		return nil, false
+	}
+	if required != nil && !slices.Contains(required, "content-digest") {
+		warn("verify.http_message_signatures.required_components", `content-digest is not required: a signature that does not cover the body lets anyone change it`)
 	}
 	return vf, true
 }

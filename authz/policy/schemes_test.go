@@ -337,3 +337,23 @@ func TestDefaultReplayTTLCoversTheTimestampWindow(t *testing.T) {
 		}
 	}
 }
+
+// An RFC 9421 signature that need not cover the body loads, with a warning.
+func TestHTTPSigWithoutContentDigestWarns(t *testing.T) {
+	keys := newProviderKeys(t)
+	dir := t.TempDir()
+	doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {http_message_signatures: {keys: [{keyid: k, algorithm: hmac-sha256, key: {env: HTTPSIG_INTERNAL_KEY}}], required_components: ['@method']}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		if w.Field == "verify.http_message_signatures.required_components" && strings.Contains(w.Message, "content-digest") {
+			return
+		}
+	}
+	t.Fatalf("no warning about content-digest in %v", res.Warnings)
+}
