@@ -52,7 +52,9 @@ func requestFromCheck(req *authv3.CheckRequest) *authz.Request {
 	r.BodyTruncated = r.Header.Get(partialBodyHeader) == "true"
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		if addr, err := netip.ParseAddr(sa.GetAddress()); err == nil {
-			r.Source = netip.AddrPortFrom(addr.Unmap(), uint16(sa.GetPortValue()))
+			// Without the zone: prefix sets never contain a zoned address,
+			// which would slip past a deny-only source rule.
+			r.Source = netip.AddrPortFrom(addr.Unmap().WithZone(""), uint16(sa.GetPortValue()))
 		}
 	}
 	return r

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -249,6 +250,10 @@ func TestRequestFromCheck(t *testing.T) {
 	}
 	if r.Source.String() != "203.0.113.7:50123" || r.Principal != "spiffe://example.org/ns/ci/sa/github" || r.Certificate == "" {
 		t.Errorf("peer: %v %q %q", r.Source, r.Principal, r.Certificate)
+	}
+	req.GetAttributes().GetSource().GetAddress().GetSocketAddress().Address = "fe80::1%eth0"
+	if got := requestFromCheck(req).Source.Addr(); got != netip.MustParseAddr("fe80::1") {
+		t.Errorf("zoned source %v: want the zone dropped", got)
 	}
 	if r.ContextExtensions["k"] != "v" {
 		t.Errorf("extensions %v", r.ContextExtensions)

@@ -94,8 +94,10 @@ var discordPong = []byte(`{"type":1}`)
 // signature verifies; Discord also sends PINGs with bad signatures and
 // expects them refused. Other interactions return nil.
 func (d *Discord) Handshake(r *authz.Request, now time.Time) (*authz.Response, error) {
-	// A substring test keeps JSON decoding off most interactions.
-	if !bytes.Contains(r.Body, []byte(`"type"`)) {
+	// Only a small body can be a PING, and only a PING is decoded before
+	// its signature is checked, so a stranger cannot make hookguard parse
+	// megabytes of JSON.
+	if len(r.Body) > maxHandshakeBody || !bytes.Contains(r.Body, []byte(`"type"`)) {
 		return nil, nil
 	}
 	var in struct {

@@ -100,3 +100,18 @@ func TestDiscordHandshake(t *testing.T) {
 		})
 	}
 }
+
+// A large body is never decoded as a PING before its signature is checked;
+// it goes to ordinary verification, which refuses a bad signature.
+func TestDiscordLargePingIsNotAHandshake(t *testing.T) {
+	_, pub := discordKeys(1)
+	d, err := NewDiscord(pub, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":1,"pad":"` + strings.Repeat("x", maxHandshakeBody) + `"}`)
+	resp, err := d.Handshake(request("POST", "", body), t0)
+	if resp != nil || err != nil {
+		t.Fatalf("large PING handled as a handshake: %v %v", resp, err)
+	}
+}

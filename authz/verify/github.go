@@ -34,7 +34,7 @@ func (*GitHub) Scheme() string { return "github" }
 
 // Verify checks the X-Hub-Signature-256 header against the body.
 func (g *GitHub) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
-	v := authz.Verified{DeliveryID: r.Header.Get(GitHubDeliveryHeader)}
+	v := authz.Verified{DeliveryID: deliveryID(r, GitHubDeliveryHeader)}
 	sig := r.Header.Get(GitHubSignatureHeader)
 	if sig == "" {
 		return v, authz.SignatureMissing

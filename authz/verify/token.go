@@ -45,7 +45,7 @@ func (t *Token) CredentialHeaders() []string { return []string{t.header} }
 func (t *Token) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	var v authz.Verified
 	if t.idHeader != "" {
-		v.DeliveryID = r.Header.Get(t.idHeader)
+		v.DeliveryID = deliveryID(r, t.idHeader)
 	}
 	got := r.Header.Get(t.header)
 	if got == "" {

@@ -53,6 +53,11 @@ func (z *Zoom) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 // maxHandshakeToken bounds the tokens and challenges a handshake echoes.
 const maxHandshakeToken = 256
 
+// maxHandshakeBody is the largest body taken for a handshake that is
+// decoded before its signature is checked; real ones are a few hundred
+// bytes.
+const maxHandshakeBody = 16 << 10
+
 // zoomValidation is the body of an endpoint.url_validation event.
 type zoomValidation struct {
 	Event   string `json:"event"`
@@ -68,9 +73,10 @@ var zoomValidationEvent = []byte(`"endpoint.url_validation"`)
 // hex HMAC-SHA256 under the secret token, after the request's own
 // signature verifies with that same secret. Other requests return nil.
 func (z *Zoom) Handshake(r *authz.Request, now time.Time) (*authz.Response, error) {
-	// Only a body naming the event is decoded, so ordinary deliveries
-	// cost a substring search.
-	if !bytes.Contains(r.Body, zoomValidationEvent) {
+	// Only a small body naming the event is decoded, so ordinary
+	// deliveries cost a substring search and a stranger cannot make
+	// hookguard parse megabytes of JSON before the signature is checked.
+	if len(r.Body) > maxHandshakeBody || !bytes.Contains(r.Body, zoomValidationEvent) {
 		return nil, nil
 	}
 	var ev zoomValidation
