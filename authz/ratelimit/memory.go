@@ -106,6 +106,18 @@ func (eb *endpointBuckets) resize(maxKeys int) {
 	eb.maxKeys = maxKeys
 }
 
+// Retain drops the buckets of every endpoint for which keep is false, such
+// as those a policy reload removed, returning their memory.
+func (m *Memory) Retain(keep func(endpoint string) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.endpoints {
+		if !keep(name) {
+			delete(m.endpoints, name)
+		}
+	}
+}
+
 // Keys returns the number of source buckets held for endpoint.
 func (m *Memory) Keys(endpoint string) int {
 	eb := m.endpoint(endpoint)

@@ -90,3 +90,19 @@ func TestConcurrentTakesNeverExceedBurst(t *testing.T) {
 		t.Fatalf("%d of 800 allowed, want the burst 100", allowed.Load())
 	}
 }
+
+func TestRetainDropsRemovedEndpoints(t *testing.T) {
+	m := NewMemory()
+	limit := authz.Limit{Rate: 1, Burst: 1}
+	for _, ep := range []string{"kept", "removed"} {
+		m.Take(context.Background(), authz.LimitKey{Endpoint: ep, Source: sourceKey(1).Source}, limit, t0)
+	}
+	m.Retain(func(name string) bool { return name == "kept" })
+	if m.Keys("kept") != 1 || m.Keys("removed") != 0 {
+		t.Fatalf("kept %d, removed %d buckets", m.Keys("kept"), m.Keys("removed"))
+	}
+	// The kept endpoint's bucket is the same one: still empty.
+	if res, _ := m.Take(context.Background(), authz.LimitKey{Endpoint: "kept", Source: sourceKey(1).Source}, limit, t0); res.Allowed {
+		t.Fatal("Retain reset a kept bucket")
+	}
+}

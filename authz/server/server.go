@@ -98,7 +98,8 @@ func Run(ctx context.Context, cfg Config) error {
 	registerReplayMetrics(reg, nonces)
 	pm := newPolicyMetrics(reg)
 
-	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(ratelimit.NewMemory()))
+	limiter := ratelimit.NewMemory()
+	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(limiter))
 	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Options{
@@ -106,6 +107,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Debounce: cfg.ReloadDebounce,
 		Manual:   cfg.DisableWatch,
 		Notify: func(e reload.Event) {
+			if e.Err == nil && e.Result != nil {
+				// Endpoints a reload removed keep no buckets.
+				limiter.Retain(func(name string) bool { return e.Result.Policy.Endpoint(name) != nil })
+			}
 			pm.observe(e)
 			policyHealth(hs, e)
 			logReload(log, e, reloader)
