@@ -338,7 +338,9 @@ func TestExtAuthzStats(t *testing.T) {
 		}
 	}
 	send(t, s.Client, http.MethodPost, s.URL("/webhooks/github"), githubHeaders("forged", body, newUUID()), body)
-	send(t, s.Client, http.MethodPost, s.URL("/nope"), nil, body)
+	// A verify token in the query (as Meta sends) must not reach any log.
+	queryToken := "query-token-" + randomHex(8)
+	send(t, s.Client, http.MethodPost, s.URL("/nope?hub.verify_token="+queryToken), nil, body)
 	send(t, s.Client, http.MethodGet, s.URL("/webhooks/gitlab"), nil, nil)
 
 	after := read()
@@ -378,7 +380,9 @@ func TestDecisionLog(t *testing.T) {
 	}
 	send(t, s.Client, http.MethodPost, s.URL("/webhooks/github"), githubHeaders(githubSecret, body, delivery), body)
 	send(t, s.Client, http.MethodPost, s.URL("/webhooks/github"), githubHeaders("forged", body, newUUID()), body)
-	send(t, s.Client, http.MethodPost, s.URL("/nope"), nil, body)
+	// A verify token in the query (as Meta sends) must not reach any log.
+	queryToken := "query-token-" + randomHex(8)
+	send(t, s.Client, http.MethodPost, s.URL("/nope?hub.verify_token="+queryToken), nil, body)
 	send(t, s.Client, http.MethodPost, s.URL("/webhooks/gitlab"), gitlabHeaders(gitlabToken, newUUID()), body)
 
 	var lines []map[string]any
@@ -415,7 +419,7 @@ func TestDecisionLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{githubSecret, gitlabToken}
+	secrets := []string{githubSecret, gitlabToken, queryToken}
 	sentMu.Lock()
 	for _, sig := range sentSignatures {
 		secrets = append(secrets, sig, strings.TrimPrefix(sig, "sha256="))
@@ -443,11 +447,21 @@ func TestDecisionLog(t *testing.T) {
 	if !found {
 		t.Errorf("no Envoy access log line with hookguard_delivery_id=%s endpoint=github reason=ok status=200", delivery)
 	}
+	// Wait for the line of the /nope request too, whose query held a token.
+	if !eventually(5*time.Second, func() bool {
+		entries, _ := s.Envoy.AccessLog()
+		return slices.ContainsFunc(entries, func(e map[string]any) bool {
+			p, _ := e["path"].(string)
+			return strings.HasPrefix(p, "/nope") && e["status"] == float64(404)
+		})
+	}) {
+		t.Error("no Envoy access log line for /nope")
+	}
 	raw, err = readFile(s.Envoy.AccessLogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(raw, githubSecret) || strings.Contains(raw, gitlabToken) {
+	if strings.Contains(raw, githubSecret) || strings.Contains(raw, gitlabToken) || strings.Contains(raw, queryToken) {
 		t.Errorf("Envoy access log contains a secret")
 	}
 }
