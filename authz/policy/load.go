@@ -295,7 +295,9 @@ func (c *compiler) file(name string, data []byte) {
 	// last one silently winning.
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + err.Error()})
+		// One line per diagnostic: the YAML library's errors span several.
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + msg})
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {

@@ -169,7 +169,7 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		{"invalid yaml", map[string]string{"a.yaml": "endpoints:\n  - name: a\n    match: {path: /a\n"},
 			[]string{`a.yaml:3: invalid YAML`}, 1},
 		{"duplicate key", map[string]string{"a.yaml": validGitHub + "    mode: DRY_RUN\n    mode: ENFORCE\n"},
-			[]string{`a.yaml:16: invalid YAML: `, `key "mode" already set`}, 1},
+			[]string{`a.yaml:16: invalid YAML: yaml: unmarshal errors: line 16: key "mode" already set in map`}, 1},
 		{"not a mapping", map[string]string{"a.yaml": "- a\n- b\n"},
 			[]string{`a.yaml: a policy file is a mapping`}, 1},
 		{"endpoints not a list", map[string]string{"a.yaml": "endpoints: {name: a}\n"},
