@@ -20,18 +20,24 @@ build:
 
 ## demo: Envoy with TLS in front of hookguard and an echo upstream; Ctrl-C stops it.
 demo: envoy
-	$(GO) run ./e2e/demo
+	$(GO) run ./cmd/demo
 
 ## test: everything CI runs: vet, unit tests with -race, proto freshness,
 ## the example policies' own tests, e2e with real Envoy.
 test: vet proto-check unit policy-test e2e
 
+## The nested module of test-only dependencies (providers' SDKs, upstream
+## API types and parsers), so the binary's go.mod lists only what it runs.
+CONFORMANCE := e2e/conformance
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	cd $(CONFORMANCE) && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	cd $(CONFORMANCE) && $(GO) test -count=1 ./...
 
 ## policy-test: what a policy repository's CI runs, on the example policies:
 ## validate without the real secrets, then the policy tests (*_test.yaml).

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 )
 
 // fakeClock is a settable authz.Clock.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	"github.com/hookguard/hookguard/authz/verify"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 )
 
 func TestEndpointSelection(t *testing.T) {

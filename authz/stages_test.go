@@ -21,8 +21,8 @@ import (
 	"go4.org/netipx"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/ratelimit"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/ratelimit"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 )
 
 func ipset(t testing.TB, cidrs ...string) *netipx.IPSet {

@@ -16,8 +16,8 @@ import (
 // reach the upstream. This needs no hookguard binary, so it also guards the
 // Envoy bootstrap on its own.
 func TestFailClosedWithoutHookguard(t *testing.T) {
-	stack.RequireEnvoyT(t)
-	s := stack.StartT(t, stack.Options{MaxRequestBytes: testMaxRequestBytes})
+	requireEnvoy(t)
+	s := startStack(t, stack.Options{MaxRequestBytes: testMaxRequestBytes})
 
 	body := []byte(`{"zen":"fail closed"}`)
 	for i, c := range []*http.Client{s.Client, s.Client11} {
@@ -52,10 +52,10 @@ func TestFailClosedWithoutHookguard(t *testing.T) {
 // gRPC call then fails to connect) nor after (no healthy host, and panic
 // routing is off).
 func TestFailClosedWhenHookguardStops(t *testing.T) {
-	stack.RequireEnvoyT(t)
+	requireEnvoy(t)
 	bin := hookguardBinary(t)
 	dir := t.TempDir()
-	s := stack.StartT(t, stack.Options{
+	s := startStack(t, stack.Options{
 		Dir:             dir,
 		PoliciesDir:     writePolicies(t, filepath.Join(dir, "policies")),
 		HookguardBinary: bin,

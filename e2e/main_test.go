@@ -149,7 +149,7 @@ func newFixture(name string, files map[string]string, env func() []string) *fixt
 // upstream's record reset for the calling test.
 func (f *fixture) get(t *testing.T) *stack.Stack {
 	t.Helper()
-	stack.RequireEnvoyT(t)
+	requireEnvoy(t)
 	bin := hookguardBinary(t)
 	f.once.Do(func() {
 		var logw io.Writer = io.Discard

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookguard/hookguard/authz/reload/reloadtest"
+	"github.com/hookguard/hookguard/e2e/policyfs"
 	"github.com/hookguard/hookguard/e2e/stack"
 )
 
@@ -85,14 +85,14 @@ func adminStatus(t *testing.T, h *stack.Hookguard) (policyOK bool, revision stri
 // must decide requests within reloadBound, a broken change must change
 // nothing, and no request may fail at any point.
 func TestPolicyChangeUnderTraffic(t *testing.T) {
-	stack.RequireEnvoyT(t)
+	requireEnvoy(t)
 	bin := hookguardBinary(t)
 	dir := t.TempDir()
-	vol, err := reloadtest.NewVolume(filepath.Join(dir, "policies"), map[string]string{"e2e.yaml": versionedPolicy("v1")})
+	vol, err := policyfs.NewVolume(filepath.Join(dir, "policies"), map[string]string{"e2e.yaml": versionedPolicy("v1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := stack.StartT(t, stack.Options{
+	s := startStack(t, stack.Options{
 		Dir:             dir,
 		PoliciesDir:     vol.Dir,
 		HookguardBinary: bin,
@@ -229,7 +229,7 @@ func TestPolicyChangeUnderTraffic(t *testing.T) {
 func TestSIGHUPReloads(t *testing.T) {
 	bin := hookguardBinary(t)
 	dir := writePolicies(t, filepath.Join(t.TempDir(), "policies"))
-	h := stack.StartHookguardT(t, stack.HookguardConfig{
+	h := startHookguard(t, stack.HookguardConfig{
 		Binary: bin, PoliciesDir: dir, Env: secretEnv(), ExtraArgs: []string{"--watch=false"},
 	})
 	_, before := adminStatus(t, h)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookguard/hookguard/authz/reload/reloadtest"
+	"github.com/hookguard/hookguard/e2e/policyfs"
 )
 
 // TestLoadNeverMixesVersions loads a ConfigMap-style volume again and again
@@ -22,7 +22,7 @@ func TestLoadNeverMixesVersions(t *testing.T) {
 	}
 	a := map[string]string{"1.yaml": ep("one"), "2.yaml": ep("two")}
 	b := map[string]string{"1.yaml": ep("two"), "2.yaml": ep("one") + "# b\n"}
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "vol"), a)
+	v, err := policyfs.NewVolume(filepath.Join(t.TempDir(), "vol"), a)
 	if err != nil {
 		t.Fatal(err)
 	}

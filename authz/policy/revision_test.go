@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hookguard/hookguard/authz/reload/reloadtest"
+	"github.com/hookguard/hookguard/e2e/policyfs"
 )
 
 const (
@@ -89,7 +89,7 @@ func TestRevisionOfThisRepository(t *testing.T) {
 }
 
 func TestLoadGitSyncCheckout(t *testing.T) {
-	g := &reloadtest.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
+	g := &policyfs.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
 	sha, err := g.Publish(map[string]string{"a.yaml": validGitHub})
 	if err != nil {
 		t.Fatal(err)

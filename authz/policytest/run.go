@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/internal/ratelimit"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	"github.com/hookguard/hookguard/authz/policy"
-	"github.com/hookguard/hookguard/authz/ratelimit"
-	"github.com/hookguard/hookguard/authz/replay"
 	"github.com/hookguard/hookguard/authz/verify"
 )
 

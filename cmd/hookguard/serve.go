@@ -12,23 +12,21 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/hookguard/hookguard/authz/reload"
-	"github.com/hookguard/hookguard/authz/replay"
-	"github.com/hookguard/hookguard/authz/server"
+	"github.com/hookguard/hookguard/authz/daemon"
 )
 
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := server.Config{}
+	cfg := daemon.Config{}
 	fs.StringVar(&cfg.PolicyDir, "policies", "", "policy directory (required)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9191", "ext_authz gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", ":9192", "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
-	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", server.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
-	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", replay.DefaultCapacity, "deliveries the replay cache holds")
+	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", daemon.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
+	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay cache holds")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight checks get to finish on SIGTERM")
 	watch := fs.Bool("watch", true, "reload the policy when its files or secret files change (SIGHUP always reloads)")
-	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", reload.DefaultDebounce, "quiet time after a policy change before reloading")
+	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", daemon.DefaultReloadDebounce, "quiet time after a policy change before reloading")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or console")
 	if err := parseFlags(fs, args); err != nil {
@@ -69,7 +67,7 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}()
 	cfg.Reload = reloads
-	if err := server.Run(ctx, cfg); err != nil {
+	if err := daemon.Run(ctx, cfg); err != nil {
 		log.Error().Msg(err.Error())
 		return 1
 	}

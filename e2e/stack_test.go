@@ -1,9 +1,11 @@
-package stack
+package e2e
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/hookguard/hookguard/e2e/stack"
 )
 
 // testLogWriter forwards progress lines to t.Log so they show with -v and
@@ -16,11 +18,11 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// StartT is Start for one test: Dir defaults to t.TempDir(), progress goes to
+// startStack is stack.Start for one test: Dir defaults to t.TempDir(), progress goes to
 // t.Log, failure is fatal, and Stop runs at cleanup. When the test failed,
 // the cleanup also logs the tails of Envoy's and hookguard's logs, because
 // the temp dir holding them is deleted right after.
-func StartT(t testing.TB, opts Options) *Stack {
+func startStack(t testing.TB, opts stack.Options) *stack.Stack {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
@@ -28,7 +30,7 @@ func StartT(t testing.TB, opts Options) *Stack {
 	if opts.Log == nil {
 		opts.Log = testLogWriter{t}
 	}
-	s, err := Start(context.Background(), opts)
+	s, err := stack.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
 	}
@@ -43,25 +45,14 @@ func StartT(t testing.TB, opts Options) *Stack {
 	return s
 }
 
-// StartUpstreamT starts an Upstream on a free port, closed at cleanup.
-func StartUpstreamT(t testing.TB) *Upstream {
-	t.Helper()
-	u, err := StartUpstream(0)
-	if err != nil {
-		t.Fatalf("start upstream: %v", err)
-	}
-	t.Cleanup(func() { _ = u.Close() })
-	return u
-}
-
-// StartHookguardT starts hookguard with its log in t.TempDir() and stops it
+// startHookguard starts hookguard with its log in t.TempDir() and stops it
 // at cleanup, reporting a shutdown that needed SIGKILL as a test error.
-func StartHookguardT(t testing.TB, cfg HookguardConfig) *Hookguard {
+func startHookguard(t testing.TB, cfg stack.HookguardConfig) *stack.Hookguard {
 	t.Helper()
 	if cfg.Log == nil {
 		cfg.Log = testLogWriter{t}
 	}
-	h, err := StartHookguard(context.Background(), t.TempDir(), cfg)
+	h, err := stack.StartHookguard(context.Background(), t.TempDir(), cfg)
 	if err != nil {
 		t.Fatalf("start hookguard: %v", err)
 	}
@@ -73,11 +64,11 @@ func StartHookguardT(t testing.TB, cfg HookguardConfig) *Hookguard {
 	return h
 }
 
-// RequireEnvoyT fails the test (never skips it) when Envoy is not installed:
+// requireEnvoy fails the test (never skips it) when Envoy is not installed:
 // a silently skipped e2e suite looks exactly like a passing one.
-func RequireEnvoyT(t testing.TB) string {
+func requireEnvoy(t testing.TB) string {
 	t.Helper()
-	bin, err := EnvoyBinary()
+	bin, err := stack.EnvoyBinary()
 	if err != nil {
 		t.Fatalf("%v: run `make envoy`", err)
 	}

@@ -1,7 +1,7 @@
-// Package server runs hookguard: it loads the policy, serves the ext_authz
+// Package daemon runs hookguard: it loads the policy, serves the ext_authz
 // and health gRPC services, and serves the admin HTTP endpoints (probes and
 // metrics) until its context is cancelled, then stops gracefully.
-package server
+package daemon
 
 import (
 	"context"
@@ -23,11 +23,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/extauthz"
+	"github.com/hookguard/hookguard/authz/internal/extauthz"
+	"github.com/hookguard/hookguard/authz/internal/ratelimit"
+	"github.com/hookguard/hookguard/authz/internal/reload"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	"github.com/hookguard/hookguard/authz/policy"
-	"github.com/hookguard/hookguard/authz/ratelimit"
-	"github.com/hookguard/hookguard/authz/reload"
-	"github.com/hookguard/hookguard/authz/replay"
 )
 
 // AuthorizationService is the gRPC service name Envoy's health check asks
@@ -43,6 +43,14 @@ const PolicyService = "hookguard.policy"
 // DefaultMaxRecvBytes is the default gRPC receive limit: room for the 1 MiB
 // body Envoy buffers by default, plus headers and framing, with margin.
 const DefaultMaxRecvBytes = 4 << 20
+
+// DefaultNonceCapacity is the default number of deliveries the in-memory
+// replay cache holds.
+const DefaultNonceCapacity = replay.DefaultCapacity
+
+// DefaultReloadDebounce is the default quiet time after a policy change
+// before it is reloaded.
+const DefaultReloadDebounce = reload.DefaultDebounce
 
 // Config is what Run needs.
 type Config struct {
@@ -81,7 +89,7 @@ type Config struct {
 // set is an error before anything is served. While serving, the policy is
 // reloaded when its files or secret files change and on Reload; a set that
 // does not compile is refused and the running one stays (see package
-// authz/reload), with the refusal logged, counted in the metrics and shown
+// authz/internal/reload), with the refusal logged, counted in the metrics and shown
 // by /readyz and /status.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxRecvBytes <= 0 {

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/code"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	"github.com/hookguard/hookguard/authz/verify"
 )
 

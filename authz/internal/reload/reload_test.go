@@ -15,19 +15,19 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/internal/reload"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	"github.com/hookguard/hookguard/authz/policy"
-	"github.com/hookguard/hookguard/authz/reload"
-	"github.com/hookguard/hookguard/authz/reload/reloadtest"
-	"github.com/hookguard/hookguard/authz/replay"
 	"github.com/hookguard/hookguard/authz/verify"
+	"github.com/hookguard/hookguard/e2e/policyfs"
 )
 
-var testEnv = reloadtest.Env{"TOKEN": "tok-1"}
+var testEnv = policyfs.Env{"TOKEN": "tok-1"}
 
 // digestOf loads files from a scratch directory and returns their digest.
 func digestOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir, err := reloadtest.WriteFiles(t.TempDir(), files)
+	dir, err := policyfs.WriteFiles(t.TempDir(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestLastKnownGood(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
 		}
 	}
-	write(reloadtest.SetA)
+	write(policyfs.SetA)
 	rec := &recorder{}
 	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Notify: rec.notify})
@@ -127,7 +127,7 @@ func TestLastKnownGood(t *testing.T) {
 	}
 	revA := r.Status().Revision
 
-	write(reloadtest.SetC)
+	write(policyfs.SetC)
 	err := r.Load(reload.TriggerSignal)
 	var errs policy.Errors
 	if !errors.As(err, &errs) || len(errs) != 1 {
@@ -145,7 +145,7 @@ func TestLastKnownGood(t *testing.T) {
 		t.Errorf("the last good set is not in force: %+v", got)
 	}
 
-	write(reloadtest.SetB)
+	write(policyfs.SetB)
 	if err := r.Load(reload.TriggerWatch); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestLastKnownGood(t *testing.T) {
 
 func TestInvalidStartKeepsNothing(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(reloadtest.SetC["two.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(policyfs.SetC["two.yaml"]), 0o644)
 	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv})
 	if err := r.Load(reload.TriggerStart); err == nil || a.Policy() != nil {
@@ -180,23 +180,23 @@ func TestInvalidStartKeepsNothing(t *testing.T) {
 // TestVolumeSwap publishes sets the way a ConfigMap volume changes, and
 // checks each is live within a second, and that the invalid one never is.
 func TestVolumeSwap(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
+	v, err := policyfs.NewVolume(filepath.Join(t.TempDir(), "policies"), policyfs.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := start(t, v.Dir, reload.Options{})
-	revB := digestOf(t, reloadtest.SetB)
-	v.Write(reloadtest.SetB)
+	revB := digestOf(t, policyfs.SetB)
+	v.Write(policyfs.SetB)
 	took := waitFor(t, 2*time.Second, "reload to set B", func() bool { return f.a.Policy().Revision() == revB })
 	t.Logf("volume swap live after %v", took)
 
-	v.Write(reloadtest.SetC)
+	v.Write(policyfs.SetC)
 	waitFor(t, 2*time.Second, "refusal of set C", func() bool { return f.r.Status().LastFailure != nil })
 	if f.a.Policy().Revision() != revB {
 		t.Fatal("set C replaced B")
 	}
-	v.Write(reloadtest.SetA)
-	waitFor(t, 2*time.Second, "reload to set A", func() bool { return f.a.Policy().Revision() == digestOf(t, reloadtest.SetA) })
+	v.Write(policyfs.SetA)
+	waitFor(t, 2*time.Second, "reload to set A", func() bool { return f.a.Policy().Revision() == digestOf(t, policyfs.SetA) })
 	if f.r.Status().LastFailure != nil {
 		t.Error("a good set did not clear the failure")
 	}
@@ -205,8 +205,8 @@ func TestVolumeSwap(t *testing.T) {
 // TestGitSync publishes commits the way git-sync does, through a symlink to
 // a subdirectory of each checkout, and checks the revision is the commit.
 func TestGitSync(t *testing.T) {
-	g := &reloadtest.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
-	shaA, err := g.Publish(reloadtest.SetA)
+	g := &policyfs.GitSync{Root: t.TempDir(), Link: "current", Subdir: "policies"}
+	shaA, err := g.Publish(policyfs.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,13 +214,13 @@ func TestGitSync(t *testing.T) {
 	if got := f.r.Status().Revision; got != shaA {
 		t.Fatalf("revision %q, want the commit %s", got, shaA)
 	}
-	shaB, _ := g.Publish(reloadtest.SetB)
+	shaB, _ := g.Publish(policyfs.SetB)
 	took := waitFor(t, 2*time.Second, "reload to the second commit", func() bool { return f.a.Policy().Revision() == shaB })
 	t.Logf("git-sync swap live after %v", took)
 	if _, err := os.Stat(filepath.Join(g.Root, ".worktrees", shaA)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("the old checkout was not removed")
 	}
-	g.Publish(reloadtest.SetA)
+	g.Publish(policyfs.SetA)
 	waitFor(t, 2*time.Second, "reload back to the first commit", func() bool { return f.a.Policy().Revision() == shaA })
 }
 
@@ -228,16 +228,16 @@ func TestGitSync(t *testing.T) {
 // does, then adds and removes a file.
 func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{})
 	ctx := context.Background()
 
-	reloadtest.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+reloadtest.TokenEndpoint("one", "edited"))
+	policyfs.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+policyfs.TokenEndpoint("one", "edited"))
 	waitFor(t, 2*time.Second, "reload after write-rename", func() bool {
 		return setHeader(f.a.Check(ctx, tokenRequest("/one", "tok-1")), "x-set") == "edited"
 	})
 
-	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(reloadtest.SetA["two.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(policyfs.SetA["two.yaml"]), 0o644)
 	waitFor(t, 2*time.Second, "a new file's endpoint", func() bool { return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Allow })
 
 	os.Remove(filepath.Join(dir, "two.yaml"))
@@ -261,7 +261,7 @@ func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 // add the new secret beside the old, then drop the old.
 func TestSecretFileRotation(t *testing.T) {
 	root := t.TempDir()
-	sv, err := reloadtest.NewVolume(filepath.Join(root, "secrets"), map[string]string{"github": "old-secret\n"})
+	sv, err := policyfs.NewVolume(filepath.Join(root, "secrets"), map[string]string{"github": "old-secret\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,9 +321,9 @@ endpoints:
 // reloads.
 func TestTriggerAndManual(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{Manual: true})
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", "signalled")), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", "signalled")), 0o644)
 	time.Sleep(3 * reload.DefaultDebounce)
 	if n := len(f.rec.list()); n != 1 {
 		t.Fatalf("%d loads without a trigger, want only the first", n)
@@ -340,10 +340,10 @@ func TestTriggerAndManual(t *testing.T) {
 // be loaded before it ends.
 func TestDebounce(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
 	f := start(t, dir, reload.Options{Debounce: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
 	for i := range 20 {
-		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", fmt.Sprint(i))), 0o644)
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", fmt.Sprint(i))), 0o644)
 		time.Sleep(2 * time.Millisecond)
 	}
 	waitFor(t, 2*time.Second, "the burst to be loaded", func() bool {
@@ -364,7 +364,7 @@ func TestDebounce(t *testing.T) {
 	// still loads every 400 ms.
 	before := len(f.rec.list())
 	for i := range 20 {
-		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", fmt.Sprint("s", i))), 0o644)
+		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", fmt.Sprint("s", i))), 0o644)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := len(f.rec.list()) - before; n < 2 {
@@ -379,12 +379,12 @@ func TestDebounce(t *testing.T) {
 // that revision's; when it changed, either revision's. The invalid set must
 // never decide anything.
 func TestReloadUnderLoad(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
+	v, err := policyfs.NewVolume(filepath.Join(t.TempDir(), "policies"), policyfs.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := start(t, v.Dir, reload.Options{})
-	revs := map[string]string{digestOf(t, reloadtest.SetA): "a", digestOf(t, reloadtest.SetB): "b"}
+	revs := map[string]string{digestOf(t, policyfs.SetA): "a", digestOf(t, policyfs.SetB): "b"}
 
 	const workers, maxPerWorker = 2, 500000
 	var checks, wrong atomic.Int64
@@ -428,7 +428,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}()
 	}
 
-	sets := []map[string]string{reloadtest.SetB, reloadtest.SetC, reloadtest.SetA, reloadtest.SetC, reloadtest.SetB, reloadtest.SetA}
+	sets := []map[string]string{policyfs.SetB, policyfs.SetC, policyfs.SetA, policyfs.SetC, policyfs.SetB, policyfs.SetA}
 	const rounds = 3
 	var latencies []time.Duration
 	for range rounds {
@@ -438,7 +438,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			if err := v.Write(set); err != nil {
 				t.Fatal(err)
 			}
-			if set["one.yaml"] == reloadtest.SetC["one.yaml"] {
+			if set["one.yaml"] == policyfs.SetC["one.yaml"] {
 				waitFor(t, 3*time.Second, "refusal of the invalid set", func() bool { return f.r.Status().Failures > failures })
 				continue
 			}

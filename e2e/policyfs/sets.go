@@ -1,4 +1,4 @@
-package reloadtest
+package policyfs
 
 import (
 	"fmt"

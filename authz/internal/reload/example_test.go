@@ -8,8 +8,8 @@ import (
 	"syscall"
 
 	"github.com/hookguard/hookguard/authz"
-	"github.com/hookguard/hookguard/authz/reload"
-	"github.com/hookguard/hookguard/authz/replay"
+	"github.com/hookguard/hookguard/authz/internal/reload"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 )
 
 // A service loads its policy before serving, refuses to start on an invalid

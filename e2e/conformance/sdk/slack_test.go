@@ -1,4 +1,4 @@
-package oracle_test
+package sdk_test
 
 import (
 	"testing"

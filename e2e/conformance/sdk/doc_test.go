@@ -1,10 +1,11 @@
-// Package oracle_test checks hookguard's verifiers and signers against the
+// Package sdk_test checks hookguard's verifiers and signers against the
 // providers' own Go SDKs: what the SDK signs, hookguard verifies, and what
 // hookguard signs, the SDK verifies. The SDKs are test dependencies only;
-// nothing outside this directory imports them.
+// they live in the nested module e2e/conformance, so the go.mod of the
+// hookguard binary lists none of them.
 //
 // The SDKs read the real clock, so these tests sign at time.Now().
-package oracle_test
+package sdk_test
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"bufio"
@@ -21,15 +21,15 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookguard/hookguard/authz/policy"
-	"github.com/hookguard/hookguard/authz/reload/reloadtest"
+	"github.com/hookguard/hookguard/e2e/policyfs"
 )
 
-var reloadSecrets = reloadtest.Env{"TOKEN": "tok"}
+var reloadSecrets = policyfs.Env{"TOKEN": "tok"}
 
 // revisionOf is the revision a set loads with outside Git: its digest.
 func revisionOf(t *testing.T, files map[string]string) string {
 	t.Helper()
-	dir, err := reloadtest.WriteFiles(t.TempDir(), files)
+	dir, err := policyfs.WriteFiles(t.TempDir(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,13 +129,13 @@ func metrics(t *testing.T, r *running) string {
 // was logged with (so no request saw a mix of two sets), the invalid set
 // must never answer, and each swap must be live within the bound.
 func TestReloadUnderLoad(t *testing.T) {
-	v, err := reloadtest.NewVolume(filepath.Join(t.TempDir(), "policies"), reloadtest.SetA)
+	v, err := policyfs.NewVolume(filepath.Join(t.TempDir(), "policies"), policyfs.SetA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	r := startWith(t, Config{PolicyDir: v.Dir, Secrets: reloadSecrets, Log: zerolog.New(logs)})
-	sets := map[string]string{revisionOf(t, reloadtest.SetA): "a", revisionOf(t, reloadtest.SetB): "b"}
+	sets := map[string]string{revisionOf(t, policyfs.SetA): "a", revisionOf(t, policyfs.SetB): "b"}
 	client := authv3.NewAuthorizationClient(r.conn)
 
 	const (
@@ -192,7 +192,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	var latencies []time.Duration
 	swaps, invalid := 0, 0
-	sequence := []map[string]string{reloadtest.SetB, reloadtest.SetC, reloadtest.SetA, reloadtest.SetC, reloadtest.SetB, reloadtest.SetA}
+	sequence := []map[string]string{policyfs.SetB, policyfs.SetC, policyfs.SetA, policyfs.SetC, policyfs.SetB, policyfs.SetA}
 	for range 3 {
 		for _, set := range sequence {
 			swaps++
@@ -201,7 +201,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			if err := v.Write(set); err != nil {
 				t.Fatal(err)
 			}
-			if set["one.yaml"] == reloadtest.SetC["one.yaml"] {
+			if set["one.yaml"] == policyfs.SetC["one.yaml"] {
 				invalid++
 				for !strings.Contains(metrics(t, r), fmt.Sprintf(`hookguard_policy_reload_errors_total{trigger="watch"} %d`, invalid)) {
 					if time.Since(swapped) > bound {
@@ -212,7 +212,7 @@ func TestReloadUnderLoad(t *testing.T) {
 				continue
 			}
 			want := "a"
-			if set["one.yaml"] == reloadtest.SetB["one.yaml"] {
+			if set["one.yaml"] == policyfs.SetB["one.yaml"] {
 				want = "b"
 			}
 			latencies = append(latencies, live(want, swapped))
@@ -295,12 +295,12 @@ func grepLines(s, prefix string) string {
 // log after an invalid set, and that the next good set clears it all.
 func TestRefusedReloadIsVisible(t *testing.T) {
 	dir := t.TempDir()
-	for n, c := range reloadtest.SetA {
+	for n, c := range policyfs.SetA {
 		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
 	}
 	logs := &syncBuffer{}
 	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.New(logs), ReloadDebounce: 50 * time.Millisecond})
-	revA := revisionOf(t, reloadtest.SetA)
+	revA := revisionOf(t, policyfs.SetA)
 	if code, st := adminJSON(t, r, "/readyz"); code != 200 || !st.Ready || !st.PolicyOK || st.Policy.Revision != revA || st.Policy.Endpoints != 2 {
 		t.Fatalf("readyz at start: %d %+v", code, st)
 	}
@@ -309,7 +309,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 		t.Fatalf("metrics at start:\n%s", grepLines(m, "hookguard_policy_"))
 	}
 
-	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), reloadtest.SetA["two.yaml"]+"    replay: {ttl: forever}\n")
+	policyfs.WriteRename(filepath.Join(dir, "two.yaml"), policyfs.SetA["two.yaml"]+"    replay: {ttl: forever}\n")
 	var st adminStatus
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -359,7 +359,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 	wantHealth(t, r, PolicyService, healthpb.HealthCheckResponse_NOT_SERVING)
 	wantHealth(t, r, AuthorizationService, healthpb.HealthCheckResponse_SERVING)
 
-	reloadtest.WriteRename(filepath.Join(dir, "two.yaml"), reloadtest.SetA["two.yaml"]+"# fixed\n")
+	policyfs.WriteRename(filepath.Join(dir, "two.yaml"), policyfs.SetA["two.yaml"]+"# fixed\n")
 	deadline = time.Now().Add(2 * time.Second)
 	for _, st = adminJSON(t, r, "/readyz"); !st.PolicyOK && time.Now().Before(deadline); _, st = adminJSON(t, r, "/readyz") {
 		time.Sleep(10 * time.Millisecond)
@@ -378,11 +378,11 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 // on Reload (SIGHUP) and only then.
 func TestReloadOnSignal(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(reloadtest.SetA["one.yaml"]), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
 	hup := make(chan struct{})
 	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.Nop(), DisableWatch: true, Reload: hup})
 	c := authv3.NewAuthorizationClient(r.conn)
-	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+reloadtest.TokenEndpoint("one", "hup")), 0o644)
+	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", "hup")), 0o644)
 	time.Sleep(400 * time.Millisecond)
 	if o, _ := checkToken(context.Background(), c, "/one", "x"); o.set != "a" {
 		t.Fatalf("reloaded without a signal and with the watch off: %+v", o)

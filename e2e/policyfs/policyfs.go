@@ -1,8 +1,8 @@
-// Package reloadtest publishes policy directories the ways they change in
+// Package policyfs publishes policy directories the ways they change in
 // production, for tests of hot reload: as a Kubernetes ConfigMap or Secret
 // volume ([Volume]), as a git-sync checkout ([GitSync]), and as an editor
 // saves a file ([WriteRename]).
-package reloadtest
+package policyfs
 
 import (
 	"crypto/sha1"
