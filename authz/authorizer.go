@@ -23,28 +23,29 @@ type Authorizer struct {
 	clock   Clock
 }
 
-// NewAuthorizer returns an Authorizer that remembers deliveries in nonces and
-// tells the time with clock (nil means the system clock). It denies
-// everything with [Unavailable] until SetPolicy is called.
-func NewAuthorizer(nonces NonceStore, clock Clock, opts ...Option) *Authorizer {
-	if clock == nil {
-		clock = SystemClock{}
-	}
-	a := &Authorizer{nonces: nonces, clock: clock}
-	for _, opt := range opts {
-		opt(a)
-	}
-	return a
+// Config holds what an Authorizer reaches the outside world through. Every
+// field is optional: a nil field has the documented default, and a
+// dependency that is missing fails closed rather than letting requests
+// through unchecked.
+type Config struct {
+	// Nonces remembers deliveries for replay protection. If nil, requests
+	// to an endpoint with replay protection are denied with [Unavailable].
+	Nonces NonceStore
+	// Limiter keeps the rate-limit buckets. If nil, requests to an
+	// endpoint with a rate limit are denied with [Unavailable].
+	Limiter Limiter
+	// Clock tells the time for signed timestamps and rate limits. If nil,
+	// the system clock.
+	Clock Clock
 }
 
-// An Option configures an Authorizer.
-type Option func(*Authorizer)
-
-// WithLimiter keeps rate-limit buckets in l. Without a limiter, requests to
-// an endpoint with a rate limit are denied with [Unavailable]: a limit that
-// cannot be enforced fails closed.
-func WithLimiter(l Limiter) Option {
-	return func(a *Authorizer) { a.limiter = l }
+// NewAuthorizer returns an Authorizer configured by c. It denies everything
+// with [Unavailable] until SetPolicy is called.
+func NewAuthorizer(c Config) *Authorizer {
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	return &Authorizer{nonces: c.Nonces, limiter: c.Limiter, clock: c.Clock}
 }
 
 // SetPolicy makes p the policy for every request that starts from now on.
@@ -58,23 +59,25 @@ func (a *Authorizer) Policy() *Policy { return a.policy.Load() }
 func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 	p := a.policy.Load()
 	if p == nil {
-		return deny(nil, Unavailable, "no policy loaded")
+		d := deny(nil, Unavailable, "no policy loaded")
+		d.RequestID = r.ID
+		return d
 	}
-	e, reason := p.selectEndpoint(r)
+	e, reason, why := p.selectEndpoint(r)
 	var d Decision
 	if e == nil {
-		d = deny(nil, reason, "")
+		d = deny(nil, reason, why)
 	} else {
 		d = a.checkEndpoint(ctx, e, r, reason)
 	}
+	d.RequestID = r.ID
 	d.Revision = p.revision
 	if e != nil && e.DryRun {
 		d.DryRun = true
-		if d.Denied() {
-			// Let it through identified by endpoint, but never marked
-			// verified and without the unverified delivery id.
-			d.Allow = true
-			d.Status = OK.Status()
+		if d.Outcome() == OutcomeDeny {
+			// It goes upstream (Decision.Answer) identified by endpoint,
+			// but never marked verified and without the unverified
+			// delivery id.
 			d.SetHeaders, d.RemoveHeaders = e.allowHeaders(r, "", false)
 		}
 	}
@@ -136,6 +139,11 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	// Last, and only for a request that passed everything else: remember
 	// the delivery, so unauthenticated traffic cannot fill the cache.
 	if e.ReplayTTL > 0 && v.ReplayKey != nil {
+		if a.nonces == nil {
+			d := deny(e, Unavailable, "replay protection configured but no nonce store")
+			d.DeliveryID = v.DeliveryID
+			return d
+		}
 		keys := make([]NonceKey, 1, 1+len(v.MoreReplayKeys))
 		keys[0] = NewNonceKey(e.Name, v.ReplayKey)
 		for _, k := range v.MoreReplayKeys {
@@ -154,9 +162,7 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 		}
 	}
 	d := Decision{
-		Allow:      true,
 		Reason:     OK,
-		Status:     OK.Status(),
 		Endpoint:   e.Name,
 		Scheme:     e.Verifier.Scheme(),
 		Verified:   true,
@@ -251,7 +257,7 @@ func denyErr(e *endpoint, err error) Decision {
 }
 
 func deny(e *endpoint, reason Reason, detail string) Decision {
-	d := Decision{Reason: reason, Status: reason.Status(), Detail: detail}
+	d := Decision{Reason: reason, Detail: detail}
 	if e != nil {
 		d.Endpoint = e.Name
 		d.Scheme = e.Verifier.Scheme()

@@ -59,7 +59,7 @@ func newAuthorizer(t *testing.T, store authz.NonceStore, eps ...*authz.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := authz.NewAuthorizer(store, &fakeClock{now: time.Unix(1_700_000_000, 0)})
+	a := authz.NewAuthorizer(authz.Config{Nonces: store, Clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}})
 	a.SetPolicy(p)
 	return a
 }
@@ -92,15 +92,19 @@ func TestCheckStages(t *testing.T) {
 		{"wrong method", &authz.Request{Method: "GET", Path: "/hooks", Header: authz.Header{"x-sig": "good"}}, authz.MethodNotAllowed, 405},
 		{"truncated body", &authz.Request{Method: "POST", Path: "/hooks", Header: authz.Header{"x-sig": "good"}, BodyTruncated: true}, authz.BodyTruncated, 413},
 	}
-	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 100}), ep)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := a.Check(context.Background(), tt.req)
-			if d.Reason != tt.reason || d.Status != tt.status {
-				t.Fatalf("got %s %d, want %s %d (detail %q)", d.Reason, d.Status, tt.reason, tt.status, d.Detail)
+			ans := d.Answer()
+			if d.Reason != tt.reason || ans.Status != tt.status {
+				t.Fatalf("got %s %d, want %s %d (detail %q)", d.Reason, ans.Status, tt.reason, tt.status, d.Detail)
 			}
-			if d.Allow != (tt.reason == authz.OK) {
-				t.Fatalf("Allow = %v for %s", d.Allow, d.Reason)
+			if ans.Forward != (tt.reason == authz.OK) || (d.Outcome() == authz.OutcomeAllow) != (tt.reason == authz.OK) {
+				t.Fatalf("forward %v, outcome %s for %s", ans.Forward, d.Outcome(), d.Reason)
+			}
+			if d.RequestID != tt.req.ID {
+				t.Fatalf("request id %q, want %q", d.RequestID, tt.req.ID)
 			}
 			if d.Reason == authz.Unavailable && d.RetryAfterSeconds == 0 {
 				t.Fatal("unavailable without Retry-After")
@@ -117,14 +121,14 @@ func TestCheckAllowHeaders(t *testing.T) {
 		SetHeaders:    []authz.HeaderValue{{Name: "x-webhook-source", Value: "stub"}},
 		RemoveHeaders: []string{"x-sig"},
 	}
-	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 100}), ep)
 	d := a.Check(context.Background(), post("/hooks/x", authz.Header{
 		"x-sig":                 "good",
 		"x-id":                  "delivery-7",
 		"x-hookguard-verified":  "spoofed",
 		"x-hookguard-something": "spoofed",
 	}, "{}"))
-	if !d.Allow || !d.Verified || d.Endpoint != "hooks" || d.Scheme != "stub" || d.DeliveryID != "delivery-7" {
+	if d.Outcome() != authz.OutcomeAllow || !d.Verified || d.Endpoint != "hooks" || d.Scheme != "stub" || d.DeliveryID != "delivery-7" {
 		t.Fatalf("decision %+v", d)
 	}
 	wantSet := []authz.HeaderValue{
@@ -147,7 +151,7 @@ func TestCheckAllowHeaders(t *testing.T) {
 func TestReplayRememberedLastAndOnlyWhenValid(t *testing.T) {
 	v := &stubVerifier{}
 	ep := &authz.Endpoint{Name: "hooks", Match: authz.Match{PathPrefix: "/hooks"}, Verifier: v, ReplayTTL: time.Minute}
-	store := replay.NewMemory(100, nil)
+	store := replay.NewMemory(replay.MemoryConfig{Capacity: 100})
 	a := newAuthorizer(t, store, ep)
 	ctx := context.Background()
 
@@ -164,7 +168,7 @@ func TestReplayRememberedLastAndOnlyWhenValid(t *testing.T) {
 		t.Fatalf("first: %s", d.Reason)
 	}
 	d := a.Check(ctx, valid)
-	if d.Reason != authz.Replayed || d.Status != http.StatusConflict || d.DeliveryID != "d1" {
+	if d.Reason != authz.Replayed || d.Answer().Status != http.StatusConflict || d.DeliveryID != "d1" {
 		t.Fatalf("second: %+v", d)
 	}
 	// A different unsigned header (the delivery id) does not make a new key.
@@ -178,14 +182,15 @@ func TestReplayRememberedLastAndOnlyWhenValid(t *testing.T) {
 
 func TestReplayConcurrentExactlyOnce(t *testing.T) {
 	ep := &authz.Endpoint{Name: "hooks", Match: authz.Match{PathPrefix: "/hooks"}, Verifier: &stubVerifier{}, ReplayTTL: time.Minute}
-	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 100}), ep)
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < 32; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if a.Check(context.Background(), post("/hooks", authz.Header{"x-sig": "good"}, "same")).Allow {
+			d := a.Check(context.Background(), post("/hooks", authz.Header{"x-sig": "good"}, "same"))
+			if d.Answer().Forward {
 				allowed.Add(1)
 			}
 		}()
@@ -207,17 +212,26 @@ func TestReplayDisabledAndStoreFailure(t *testing.T) {
 		}
 	}
 	d := a.Check(ctx, post("/down", authz.Header{"x-sig": "good"}, "x"))
-	if d.Allow || d.Reason != authz.Unavailable || d.Status != 503 || d.RetryAfterSeconds == 0 {
+	if ans := d.Answer(); ans.Forward || d.Reason != authz.Unavailable || ans.Status != 503 || d.RetryAfterSeconds == 0 {
 		t.Fatalf("nonce store down must fail closed with 503: %+v", d)
 	}
 }
 
 func TestDryRun(t *testing.T) {
 	ep := &authz.Endpoint{Name: "dry", Match: authz.Match{PathPrefix: "/dry"}, Verifier: &stubVerifier{}, DryRun: true}
-	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 100}), ep)
 	d := a.Check(context.Background(), post("/dry", authz.Header{"x-sig": "bad", "x-id": "claimed", "x-hookguard-verified": "spoof"}, "x"))
-	if !d.Allow || !d.DryRun || d.Reason != authz.SignatureInvalid || d.Verified || d.Status != 200 {
+	// The verdict is deny, as enforcing would decide; the answer lets the
+	// request through.
+	ans := d.Answer()
+	if d.Outcome() != authz.OutcomeDeny || !d.DryRun || d.Reason != authz.SignatureInvalid || d.Verified {
 		t.Fatalf("dry run decision %+v", d)
+	}
+	if !ans.Forward || ans.Status != 200 || ans.Body != nil || ans.Header != nil {
+		t.Fatalf("dry run answer %+v", ans)
+	}
+	if !slices.Contains(ans.SetHeaders, authz.HeaderValue{Name: authz.HeaderEndpoint, Value: "dry"}) {
+		t.Fatalf("dry run pass not marked with its endpoint: %v", ans.SetHeaders)
 	}
 	for _, h := range d.SetHeaders {
 		if h.Name == authz.HeaderVerified || h.Name == authz.HeaderDeliveryID {
@@ -230,9 +244,9 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestNoPolicyIsUnavailable(t *testing.T) {
-	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
 	d := a.Check(context.Background(), post("/x", nil, ""))
-	if d.Allow || d.Reason != authz.Unavailable {
+	if d.Answer().Forward || d.Reason != authz.Unavailable || d.RequestID != "req-1" {
 		t.Fatalf("%+v", d)
 	}
 }
@@ -260,12 +274,14 @@ func TestHandshakeAndCredentials(t *testing.T) {
 	on := &authz.Endpoint{Name: "on", Match: authz.Match{Path: "/on"}, Verifier: &handshakeVerifier{}, Handshakes: true}
 	off := &authz.Endpoint{Name: "off", Match: authz.Match{Path: "/off"}, Verifier: &handshakeVerifier{}}
 	cred := &authz.Endpoint{Name: "cred", Match: authz.Match{Path: "/cred"}, Verifier: &credentialVerifier{}, DryRun: true}
-	a := newAuthorizer(t, replay.NewMemory(10, nil), on, off, cred)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), on, off, cred)
 	ctx := context.Background()
 
 	d := a.Check(ctx, post("/on", authz.Header{"x-sig": "good", "x-challenge": "abc"}, ""))
-	if d.Reason != authz.Handshake || d.Status != 200 || d.Allow || d.Response == nil || string(d.Response.Body) != "abc" || d.Denied() {
-		t.Fatalf("handshake: %+v", d)
+	ans := d.Answer()
+	if d.Reason != authz.Handshake || d.Outcome() != authz.OutcomeHandshake || ans.Status != 200 || ans.Forward || string(ans.Body) != "abc" ||
+		!slices.Equal(ans.Header, []authz.HeaderValue{{Name: "content-type", Value: "text/plain"}}) {
+		t.Fatalf("handshake: %+v, answer %+v", d, ans)
 	}
 	if d := a.Check(ctx, post("/on", authz.Header{"x-sig": "bad", "x-challenge": "abc"}, "")); d.Reason != authz.SignatureInvalid {
 		t.Fatalf("unsigned handshake: %s", d.Reason)
@@ -275,13 +291,13 @@ func TestHandshakeAndCredentials(t *testing.T) {
 	}
 	// A credential header is removed even from a DRY_RUN pass that failed.
 	d = a.Check(ctx, post("/cred", authz.Header{"x-sig": "wrong-token"}, ""))
-	if !d.Allow || !slices.Contains(d.RemoveHeaders, "x-sig") {
+	if ans := d.Answer(); !ans.Forward || !slices.Contains(ans.RemoveHeaders, "x-sig") {
 		t.Fatalf("credential kept: %+v", d)
 	}
 }
 
 func TestSetPolicySwapsAtomically(t *testing.T) {
-	a := newAuthorizer(t, replay.NewMemory(10, nil), &authz.Endpoint{Name: "one", Match: authz.Match{Path: "/one"}, Verifier: &stubVerifier{}})
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), &authz.Endpoint{Name: "one", Match: authz.Match{Path: "/one"}, Verifier: &stubVerifier{}})
 	if d := a.Check(context.Background(), post("/two", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.NoEndpoint || d.Revision != "test" {
 		t.Fatal(d.Reason, d.Revision)
 	}
@@ -313,7 +329,7 @@ func (multiKeyVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, e
 
 func TestReplayWithSeveralKeys(t *testing.T) {
 	ep := &authz.Endpoint{Name: "m", Match: authz.Match{PathPrefix: "/"}, Verifier: multiKeyVerifier{}, ReplayTTL: time.Minute}
-	a := newAuthorizer(t, replay.NewMemory(100, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 100}), ep)
 	for i, step := range []struct {
 		keys string
 		want authz.Reason
@@ -326,6 +342,17 @@ func TestReplayWithSeveralKeys(t *testing.T) {
 	} {
 		if d := a.Check(context.Background(), post("/", authz.Header{"x-keys": step.keys}, "")); d.Reason != step.want {
 			t.Fatalf("step %d (%s): %s, want %s", i, step.keys, d.Reason, step.want)
+		}
+	}
+}
+
+func TestReplayWithoutNonceStoreFailsClosed(t *testing.T) {
+	ep := &authz.Endpoint{Name: "hooks", Match: authz.Match{Path: "/hooks"}, Verifier: &stubVerifier{}, ReplayTTL: time.Minute}
+	a := newAuthorizer(t, nil, ep)
+	for i := range 2 {
+		d := a.Check(context.Background(), post("/hooks", authz.Header{"x-sig": "good"}, "x"))
+		if d.Reason != authz.Unavailable || d.Answer().Forward {
+			t.Fatalf("attempt %d without a nonce store: %s (%s)", i, d.Reason, d.Detail)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func BenchmarkCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	clock := &tickingClock{now: time.Unix(1_700_000_000, 0), step: time.Millisecond}
-	a := authz.NewAuthorizer(replay.NewMemory(1<<16, clock), clock)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 1 << 16, Clock: clock}), Clock: clock})
 	a.SetPolicy(p)
 	ctx := context.Background()
 

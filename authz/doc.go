@@ -1,7 +1,12 @@
 // Package authz is hookguard's decision core.
 //
 // An [Authorizer] takes a provider-neutral [Request] and answers a [Decision]
-// from a compiled [Policy] snapshot. It knows nothing of gRPC, Envoy's
+// from a compiled [Policy] snapshot. A decision is read one way everywhere:
+// [Decision.Outcome] is the policy's verdict (allow, deny or handshake), which
+// the decision log, the metrics and `hookguard test` report, and
+// [Decision.Answer] is the HTTP answer (forward with header changes, or
+// hookguard's own status, headers and body), which a proxy adapter only
+// converts. It knows nothing of gRPC, Envoy's
 // protobuf types or policy files, and does no I/O of its own: the outside
 // world is reached through small interfaces, the [Clock], the [NonceStore],
 // the [Limiter] and the [Verifier]s, so the core can be tested with a fake

@@ -180,17 +180,21 @@ func (p *Policy) Endpoints() []*Endpoint {
 // selectEndpoint finds the endpoint for r: the one Envoy names in its
 // context extensions, else the most specific whose host, path and method
 // match. When host and path match some endpoint but no such endpoint allows
-// the method, it returns that endpoint with MethodNotAllowed.
-func (p *Policy) selectEndpoint(r *Request) (*endpoint, Reason) {
+// the method, it returns that endpoint with MethodNotAllowed. The string is
+// the log detail of a NoEndpoint: which name a route asked for that the
+// policy does not define.
+func (p *Policy) selectEndpoint(r *Request) (*endpoint, Reason, string) {
 	if name, ok := r.ContextExtensions[EndpointExtension]; ok {
 		e := p.byName[name]
 		if e == nil {
-			return nil, NoEndpoint
+			// The name comes from Envoy's route configuration, not from
+			// the sender, but is bounded all the same: it goes to the log.
+			return nil, NoEndpoint, fmt.Sprintf("the route names endpoint %.64q, which the policy does not define", name)
 		}
 		if !e.allowsMethod(r.Method) {
-			return e, MethodNotAllowed
+			return e, MethodNotAllowed, ""
 		}
-		return e, OK
+		return e, OK, ""
 	}
 	host := hostname(r.Host)
 	var wrongMethod *endpoint
@@ -203,16 +207,16 @@ func (p *Policy) selectEndpoint(r *Request) (*endpoint, Reason) {
 			continue
 		}
 		if e.allowsMethod(r.Method) {
-			return e, OK
+			return e, OK, ""
 		}
 		if wrongMethod == nil {
 			wrongMethod = e
 		}
 	}
 	if wrongMethod != nil {
-		return wrongMethod, MethodNotAllowed
+		return wrongMethod, MethodNotAllowed, ""
 	}
-	return nil, NoEndpoint
+	return nil, NoEndpoint, ""
 }
 
 func (e *endpoint) allowsMethod(m string) bool {

@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/hookguard/hookguard/authz"
@@ -23,7 +24,7 @@ func TestEndpointSelection(t *testing.T) {
 		ep("reads", authz.Match{Path: "/reads", Methods: []string{"GET", "HEAD"}}),
 		ep("named-only", authz.Match{}),
 	}
-	a := newAuthorizer(t, replay.NewMemory(10, nil), eps...)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), eps...)
 	tests := []struct {
 		method, host, path string
 		ext                map[string]string
@@ -57,7 +58,7 @@ func TestEndpointSelection(t *testing.T) {
 }
 
 func TestNoMatchAndNamedOnly(t *testing.T) {
-	a := newAuthorizer(t, replay.NewMemory(10, nil),
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}),
 		&authz.Endpoint{Name: "named-only", Verifier: &stubVerifier{}},
 		&authz.Endpoint{Name: "host-only", Match: authz.Match{Hosts: []string{"hooks.example.com"}}, Verifier: &stubVerifier{}},
 	)
@@ -127,5 +128,28 @@ func TestSecretNeverFormats(t *testing.T) {
 	}
 	if got := sprintf("%v", []authz.Secret{s}); got != "[[redacted]]" {
 		t.Errorf("a list of secrets formats as %q", got)
+	}
+}
+
+func TestUnknownNamedEndpointDetail(t *testing.T) {
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}),
+		&authz.Endpoint{Name: "hooks", Match: authz.Match{PathPrefix: "/hooks"}, Verifier: &stubVerifier{}})
+	check := func(ext map[string]string) authz.Decision {
+		return a.Check(context.Background(), &authz.Request{Method: "POST", Path: "/hooks", ContextExtensions: ext})
+	}
+	d := check(map[string]string{authz.EndpointExtension: "gthub"})
+	if d.Reason != authz.NoEndpoint || d.Endpoint != "" || !strings.Contains(d.Detail, `"gthub"`) {
+		t.Errorf("unknown name: %s endpoint %q detail %q, want no_endpoint naming \"gthub\"", d.Reason, d.Endpoint, d.Detail)
+	}
+	long := strings.Repeat("n", 10_000)
+	if d := check(map[string]string{authz.EndpointExtension: long}); len(d.Detail) > 200 || !strings.Contains(d.Detail, strings.Repeat("n", 64)) {
+		t.Errorf("a long name gives a %d-byte detail: %.100q", len(d.Detail), d.Detail)
+	}
+	if d := check(map[string]string{authz.EndpointExtension: "bad\nname"}); strings.Contains(d.Detail, "\n") {
+		t.Errorf("the detail carries a raw newline: %q", d.Detail)
+	}
+	// An unknown path is no_endpoint with nothing to add.
+	if d := a.Check(context.Background(), &authz.Request{Method: "POST", Path: "/nope"}); d.Reason != authz.NoEndpoint || d.Detail != "" {
+		t.Errorf("unknown path: %s detail %q", d.Reason, d.Detail)
 	}
 }

@@ -52,7 +52,7 @@ func TestSourceStage(t *testing.T) {
 			// Overlapping: a hole in an allowed range.
 			Deny: ipset(t, "192.0.2.128/25", "2001:db8:dead::/48"),
 		}}
-	a := newAuthorizer(t, replay.NewMemory(10, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), ep)
 	for _, tt := range []struct {
 		addr string
 		want authz.Reason
@@ -86,7 +86,7 @@ func TestStagesRunBeforeSignature(t *testing.T) {
 		RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1, Burst: 1}, PerEndpoint: true},
 	}
 	p, _ := authz.NewPolicy("r", []*authz.Endpoint{ep})
-	a := authz.NewAuthorizer(replay.NewMemory(10, nil), &fakeClock{now: time.Unix(1e9, 0)}, authz.WithLimiter(limiter))
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10}), Limiter: limiter, Clock: &fakeClock{now: time.Unix(1e9, 0)}})
 	a.SetPolicy(p)
 	ctx := context.Background()
 	steps := []struct {
@@ -163,7 +163,7 @@ func TestIdentityStage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			policy := tt.policy
-			a := newAuthorizer(t, replay.NewMemory(10, nil), &authz.Endpoint{Name: "m", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{}, Identity: &policy})
+			a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), &authz.Endpoint{Name: "m", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{}, Identity: &policy})
 			r := post("/", authz.Header{"x-sig": "good"}, tt.name)
 			r.Principal, r.Certificate = tt.principal, tt.cert
 			if d := a.Check(context.Background(), r); d.Reason != tt.want {
@@ -178,7 +178,7 @@ func TestRateLimitStage(t *testing.T) {
 	ep := &authz.Endpoint{Name: "rl", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{},
 		RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 2, Burst: 3}, PerSource: true}}
 	p, _ := authz.NewPolicy("r", []*authz.Endpoint{ep})
-	a := authz.NewAuthorizer(replay.NewMemory(100, nil), clock, authz.WithLimiter(ratelimit.NewMemory()))
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 100}), Limiter: ratelimit.NewMemory(), Clock: clock})
 	a.SetPolicy(p)
 	ctx := context.Background()
 	n := 0
@@ -192,11 +192,12 @@ func TestRateLimitStage(t *testing.T) {
 		}
 	}
 	d := send("192.0.2.1")
-	if d.Reason != authz.RateLimited || d.Status != 429 || d.RetryAfterSeconds != 1 {
+	if d.Reason != authz.RateLimited || d.Answer().Status != 429 || d.RetryAfterSeconds != 1 {
 		t.Fatalf("over the burst: %+v", d)
 	}
-	want := map[string]string{"ratelimit-policy": `"source";q=3;w=2`, "ratelimit": `"source";r=0;t=1`}
-	for _, h := range d.ResponseHeaders {
+	want := map[string]string{"content-type": "application/json", "retry-after": "1",
+		"ratelimit-policy": `"source";q=3;w=2`, "ratelimit": `"source";r=0;t=1`}
+	for _, h := range d.Answer().Header {
 		if want[h.Name] != h.Value {
 			t.Errorf("header %s: %q, want %q", h.Name, h.Value, want[h.Name])
 		}
@@ -228,7 +229,7 @@ func TestRateLimitStage(t *testing.T) {
 func TestRateLimitWithoutLimiterFailsClosed(t *testing.T) {
 	ep := &authz.Endpoint{Name: "rl", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{},
 		RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1, Burst: 1}, PerEndpoint: true}}
-	a := newAuthorizer(t, replay.NewMemory(10, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), ep)
 	if d := a.Check(context.Background(), post("/", authz.Header{"x-sig": "good"}, "")); d.Reason != authz.Unavailable {
 		t.Fatalf("%s", d.Reason)
 	}
@@ -255,7 +256,7 @@ func TestPayloadStage(t *testing.T) {
 	ep := &authz.Endpoint{Name: "pl", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{}, ReplayTTL: time.Minute,
 		Payload: &authz.PayloadPolicy{MaxBytes: 200, ContentTypes: []string{"application/json"}, JSON: true, MaxDepth: 4,
 			Schemas: &authz.SchemaSet{Header: "x-github-event", ByValue: map[string]*jsonschema.Schema{"push": push}, Default: fallback}}}
-	store := replay.NewMemory(100, nil)
+	store := replay.NewMemory(replay.MemoryConfig{Capacity: 100})
 	a := newAuthorizer(t, store, ep)
 	json := authz.Header{"x-sig": "good", "content-type": "application/json; charset=utf-8"}
 	with := func(h authz.Header, k, v string) authz.Header {
@@ -309,7 +310,7 @@ func TestPayloadStage(t *testing.T) {
 func TestPayloadStageRunsAfterSignature(t *testing.T) {
 	ep := &authz.Endpoint{Name: "pl", Match: authz.Match{PathPrefix: "/"}, Verifier: &stubVerifier{},
 		Payload: &authz.PayloadPolicy{JSON: true}}
-	a := newAuthorizer(t, replay.NewMemory(10, nil), ep)
+	a := newAuthorizer(t, replay.NewMemory(replay.MemoryConfig{Capacity: 10}), ep)
 	// An unauthenticated sender learns nothing about the payload rules.
 	if d := a.Check(context.Background(), post("/", authz.Header{"x-sig": "bad"}, "not json")); d.Reason != authz.SignatureInvalid {
 		t.Fatalf("%s", d.Reason)
@@ -354,7 +355,7 @@ func BenchmarkStages(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := authz.NewAuthorizer(replay.NewMemory(10, nil), &fakeClock{now: time.Unix(1e9, 0)}, authz.WithLimiter(ratelimit.NewMemory()))
+		a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10}), Limiter: ratelimit.NewMemory(), Clock: &fakeClock{now: time.Unix(1e9, 0)}})
 		a.SetPolicy(p)
 		r := from("10.0.1.7", post("/", authz.Header{"x-sig": "good", "content-type": "application/json"}, string(body)))
 		r.Principal, r.Certificate = "spiffe://example.org/ns/ci/sa/github", cert

@@ -102,12 +102,12 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	nonces := replay.NewMemory(cfg.NonceCapacity, nil)
+	nonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity})
 	registerReplayMetrics(reg, nonces)
 	pm := newPolicyMetrics(reg)
 
 	limiter := ratelimit.NewMemory()
-	a := authz.NewAuthorizer(nonces, nil, authz.WithLimiter(limiter))
+	a := authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
 	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Options{
@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))
-	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, log, extauthz.NewMetrics(reg)))
+	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, extauthz.Config{Log: log, Metrics: extauthz.NewMetrics(reg)}))
 	healthpb.RegisterHealthServer(gs, hs)
 
 	var ready atomic.Bool

@@ -72,15 +72,21 @@ tests:
     request: {path: /gh, body: '{"a":3}'}
     sign: {scheme: github, secret: GH_SECRET}
     repeat: 2
-    expect: {decision: deny, status: 409, reason: replayed}
+    expect:
+      decision: deny
+      status: 409
+      reason: replayed
+      response_headers: {content-type: application/json}
+      response_body_contains: '"error":"replayed","endpoint":"gh"'
   - name: dry run lets a failure through, unverified
     request: {path: /dry, body: x}
     expect:
-      decision: allow
+      decision: deny
+      status: 200
       reason: signature_missing
       dry_run: true
       verified: false
-      headers: {not_set: [x-hookguard-verified]}
+      headers: {set: {x-hookguard-endpoint: dry}, not_set: [x-hookguard-verified]}
   - name: body from a file
     request: {path: /gh, body_file: testdata/push.json}
     sign: {scheme: github, secret: GH_SECRET}
@@ -120,10 +126,13 @@ tests:
   - name: passes
     request: {path: /nowhere}
     expect: {reason: no_endpoint, status: 404}
+  - name: expects a dry-run failure to read allow
+    request: {path: /dry, body: z}
+    expect: {decision: allow}
 `,
 	})
 	s, out := run(t, Options{}, d)
-	if s.OK() || s.Passed != 1 || s.Failed != 2 {
+	if s.OK() || s.Passed != 1 || s.Failed != 3 {
 		t.Fatalf("summary %+v:\n%s", s, out)
 	}
 	for _, want := range []string{
@@ -135,8 +144,10 @@ tests:
 		`    headers.set.x-src: got "github", want "gitlab"`,
 		`    headers.set.x-missing: not set, want "v"`,
 		"    headers.removed: x-nope is not removed (removed: x-hub-signature-256)",
+		"--- FAIL: " + d + "/gh_test.yaml:16: expects a dry-run failure to read allow",
+		`    decision: got "deny", want "allow"` + "\n    (the endpoint is in DRY_RUN mode: the request goes upstream, but the decision is the one enforcing would take)",
 		"FAIL\t" + d,
-		"1 passed, 2 failed\n",
+		"1 passed, 3 failed\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

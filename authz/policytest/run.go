@@ -213,7 +213,7 @@ func (f *File) run(p *authz.Policy, dir string, c *Case) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	a := authz.NewAuthorizer(replay.NewMemory(1000, fixedClock(now)), fixedClock(now), authz.WithLimiter(ratelimit.NewMemory()))
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 1000, Clock: fixedClock(now)}), Limiter: ratelimit.NewMemory(), Clock: fixedClock(now)})
 	a.SetPolicy(p)
 	var d authz.Decision
 	for range max(c.Repeat, 1) {
@@ -345,29 +345,24 @@ func caseID(name string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// decisionOf names what happened to the request.
-func decisionOf(d *authz.Decision) string {
-	switch {
-	case d.Reason == authz.Handshake:
-		return Handshake
-	case d.Allow:
-		return Allow
-	default:
-		return Deny
-	}
-}
-
-// diff compares a decision with the expectation.
+// diff compares a decision and its answer with the expectation. It reads
+// the decision as the decision log does: the outcome is the policy's
+// verdict, so a DRY_RUN endpoint's failure is "deny", with dry_run true
+// and an answer that goes upstream.
 func (e *Expect) diff(d *authz.Decision) []string {
 	var out []string
 	mismatch := func(field string, got, want any) {
 		out = append(out, fmt.Sprintf("%s: got %s, want %s", field, show(got), show(want)))
 	}
-	if e.Decision != "" && decisionOf(d) != e.Decision {
-		mismatch("decision", decisionOf(d), e.Decision)
+	ans := d.Answer()
+	if got := string(d.Outcome()); e.Decision != "" && got != e.Decision {
+		mismatch("decision", got, e.Decision)
+		if d.DryRun && ans.Forward {
+			out = append(out, "(the endpoint is in DRY_RUN mode: the request goes upstream, but the decision is the one enforcing would take)")
+		}
 	}
-	if e.Status != 0 && d.Status != e.Status {
-		mismatch("status", d.Status, e.Status)
+	if e.Status != 0 && ans.Status != e.Status {
+		mismatch("status", ans.Status, e.Status)
 	}
 	if e.Reason != "" && string(d.Reason) != e.Reason {
 		mismatch("reason", string(d.Reason), e.Reason)
@@ -388,7 +383,7 @@ func (e *Expect) diff(d *authz.Decision) []string {
 		out = append(out, fmt.Sprintf("detail: got %q, want it to contain %q", d.Detail, e.DetailContains))
 	}
 	set := map[string]string{}
-	for _, h := range d.SetHeaders {
+	for _, h := range ans.SetHeaders {
 		set[h.Name] = h.Value
 	}
 	for _, name := range sortedKeys(e.Headers.Set) {
@@ -400,8 +395,8 @@ func (e *Expect) diff(d *authz.Decision) []string {
 		}
 	}
 	for _, name := range e.Headers.Removed {
-		if !slices.Contains(d.RemoveHeaders, strings.ToLower(name)) {
-			out = append(out, fmt.Sprintf("headers.removed: %s is not removed (removed: %s)", name, listOrNone(d.RemoveHeaders)))
+		if !slices.Contains(ans.RemoveHeaders, strings.ToLower(name)) {
+			out = append(out, fmt.Sprintf("headers.removed: %s is not removed (removed: %s)", name, listOrNone(ans.RemoveHeaders)))
 		}
 	}
 	for _, name := range e.Headers.NotSet {
@@ -410,14 +405,8 @@ func (e *Expect) diff(d *authz.Decision) []string {
 		}
 	}
 	resp := map[string]string{}
-	for _, h := range d.ResponseHeaders {
+	for _, h := range ans.Header {
 		resp[strings.ToLower(h.Name)] = h.Value
-	}
-	if d.RetryAfterSeconds > 0 {
-		resp["retry-after"] = strconv.Itoa(d.RetryAfterSeconds)
-	}
-	if d.Response != nil && d.Response.ContentType != "" {
-		resp["content-type"] = d.Response.ContentType
 	}
 	for _, name := range sortedKeys(e.ResponseHeaders) {
 		want := e.ResponseHeaders[name]
@@ -427,14 +416,8 @@ func (e *Expect) diff(d *authz.Decision) []string {
 			mismatch("response_headers."+name, got, want)
 		}
 	}
-	if e.ResponseBodyContains != "" {
-		var body string
-		if d.Response != nil {
-			body = string(d.Response.Body)
-		}
-		if !strings.Contains(body, e.ResponseBodyContains) {
-			out = append(out, fmt.Sprintf("response body: got %q, want it to contain %q", body, e.ResponseBodyContains))
-		}
+	if e.ResponseBodyContains != "" && !strings.Contains(string(ans.Body), e.ResponseBodyContains) {
+		out = append(out, fmt.Sprintf("response body: got %q, want it to contain %q", ans.Body, e.ResponseBodyContains))
 	}
 	if len(out) > 0 && d.Detail != "" && e.DetailContains == "" {
 		// The detail says why a request was denied; it never holds a

@@ -20,7 +20,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_decisions_total",
-			Help: "Decisions by endpoint, decision (allow, deny or handshake), reason and mode (enforce or dry_run).",
+			Help: "Decisions by endpoint, decision (allow, deny or handshake; a DRY_RUN failure is deny), reason and mode (enforce or dry_run).",
 		}, []string{"endpoint", "decision", "reason", "mode"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookguard_check_duration_seconds",
@@ -36,7 +36,6 @@ func (m *Metrics) observe(d *authz.Decision, elapsed time.Duration) {
 	if m == nil {
 		return
 	}
-	decision, mode := labels(d)
-	m.decisions.WithLabelValues(d.Endpoint, decision, string(d.Reason), mode).Inc()
+	m.decisions.WithLabelValues(d.Endpoint, string(d.Outcome()), string(d.Reason), mode(d)).Inc()
 	m.latency.Observe(elapsed.Seconds())
 }

@@ -1,9 +1,6 @@
 package extauthz
 
 import (
-	"encoding/json"
-	"strconv"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -14,65 +11,34 @@ import (
 	"github.com/hookguard/hookguard/authz"
 )
 
-// maxEchoed bounds the client-influenced strings echoed in a deny body: the
-// request id and a JSON pointer made of the payload's keys.
-const maxEchoed = 128
-
-func bounded(s string) string {
-	if len(s) > maxEchoed {
-		return s[:maxEchoed]
-	}
-	return s
-}
-
-// denyBody is the JSON body of every denial.
-type denyBody struct {
-	Error     authz.Reason `json:"error"`
-	Endpoint  string       `json:"endpoint,omitempty"`
-	RequestID string       `json:"request_id,omitempty"`
-	// Pointer is the JSON pointer of the first failing value of a
-	// malformed or schema-violating payload: a place, never a value.
-	Pointer string `json:"pointer,omitempty"`
-}
-
-// responseFromDecision converts the core's Decision into Envoy's
-// CheckResponse.
-func responseFromDecision(d *authz.Decision, requestID string) *authv3.CheckResponse {
+// responseFromAnswer converts the core's answer to a decision into Envoy's
+// CheckResponse. It decides nothing: what goes upstream, with which
+// headers, and what the client gets instead all come from a.
+func responseFromAnswer(d *authz.Decision, a *authz.Answer) *authv3.CheckResponse {
 	resp := &authv3.CheckResponse{DynamicMetadata: dynamicMetadata(d)}
-	if d.Allow {
+	if a.Forward {
 		resp.Status = &rpcstatus.Status{Code: int32(code.Code_OK)}
-		ok := &authv3.OkHttpResponse{HeadersToRemove: d.RemoveHeaders}
-		for _, h := range d.SetHeaders {
-			ok.Headers = append(ok.Headers, overwrite(h.Name, h.Value))
+		ok := &authv3.OkHttpResponse{HeadersToRemove: a.RemoveHeaders}
+		if len(a.SetHeaders) > 0 {
+			ok.Headers = make([]*corev3.HeaderValueOption, len(a.SetHeaders))
+			for i, h := range a.SetHeaders {
+				ok.Headers[i] = overwrite(h.Name, h.Value)
+			}
 		}
 		resp.HttpResponse = &authv3.CheckResponse_OkResponse{OkResponse: ok}
 		return resp
 	}
-	if d.Response != nil {
-		// A handshake hookguard answers itself: Envoy's "denied" response
-		// is the only way to answer without going upstream.
-		resp.Status = &rpcstatus.Status{Code: int32(code.Code_PERMISSION_DENIED), Message: string(d.Reason)}
-		resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_OK},
-			Headers: []*corev3.HeaderValueOption{overwrite("content-type", d.Response.ContentType)},
-			Body:    string(d.Response.Body),
-		}}
-		return resp
-	}
-	requestID = bounded(requestID)
-	body, _ := json.Marshal(denyBody{Error: d.Reason, Endpoint: d.Endpoint, RequestID: requestID, Pointer: bounded(d.Pointer)})
+	// Envoy's denied response is its only way to answer without going
+	// upstream, so a handshake hookguard answers itself is one too.
 	denied := &authv3.DeniedHttpResponse{
-		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
-		Headers: []*corev3.HeaderValueOption{overwrite("content-type", "application/json")},
-		Body:    string(body),
+		Status:  &typev3.HttpStatus{Code: typev3.StatusCode(a.Status)},
+		Headers: make([]*corev3.HeaderValueOption, len(a.Header)),
+		Body:    string(a.Body),
 	}
-	if d.RetryAfterSeconds > 0 {
-		denied.Headers = append(denied.Headers, overwrite("retry-after", strconv.Itoa(d.RetryAfterSeconds)))
+	for i, h := range a.Header {
+		denied.Headers[i] = overwrite(h.Name, h.Value)
 	}
-	for _, h := range d.ResponseHeaders {
-		denied.Headers = append(denied.Headers, overwrite(h.Name, h.Value))
-	}
-	resp.Status = &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)}
+	resp.Status = &rpcstatus.Status{Code: int32(grpcCode(a.Status)), Message: string(d.Reason)}
 	resp.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}
 	return resp
 }
@@ -87,9 +53,9 @@ func overwrite(name, value string) *corev3.HeaderValueOption {
 	}
 }
 
-// grpcCode is the status code of a denial. Envoy only needs it non-zero (the
-// HTTP status comes from DeniedHttpResponse), but a meaningful code reads
-// better in traces.
+// grpcCode is the status code of an answer hookguard gives itself. Envoy
+// only needs it non-zero (the HTTP status comes from DeniedHttpResponse),
+// but a meaningful code reads better in traces.
 func grpcCode(httpStatus int) code.Code {
 	switch httpStatus {
 	case 401:

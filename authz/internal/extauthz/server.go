@@ -1,8 +1,8 @@
 // Package extauthz adapts hookguard's decision core to Envoy's external
 // authorization API (envoy.service.auth.v3.Authorization). It converts a
 // CheckRequest into an authz.Request, asks the authz.Authorizer, converts the
-// Decision back, and writes one decision log line and the metrics. It holds
-// no policy logic of its own.
+// decision's authz.Answer into a CheckResponse, and writes one decision log
+// line and the metrics. It holds no policy logic of its own.
 package extauthz
 
 import (
@@ -19,16 +19,23 @@ import (
 // Server implements authv3.AuthorizationServer.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-
 	authorizer *authz.Authorizer
 	log        zerolog.Logger
 	metrics    *Metrics
 }
 
-// NewServer returns a Server deciding with a, logging decisions to log and
-// recording them in m (nil for none).
-func NewServer(a *authz.Authorizer, log zerolog.Logger, m *Metrics) *Server {
-	return &Server{authorizer: a, log: log, metrics: m}
+// Config holds a Server's optional parts. The zero value is valid: every
+// zero field means "none".
+type Config struct {
+	// Log receives one line per decision; the zero Logger writes nothing.
+	Log zerolog.Logger
+	// Metrics records every decision; nil records none.
+	Metrics *Metrics
+}
+
+// NewServer returns a Server deciding with a, configured by c.
+func NewServer(a *authz.Authorizer, c Config) *Server {
+	return &Server{authorizer: a, log: c.Log, metrics: c.Metrics}
 }
 
 // Check answers one ext_authz check. It always returns a CheckResponse and
@@ -38,41 +45,40 @@ func NewServer(a *authz.Authorizer, log zerolog.Logger, m *Metrics) *Server {
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
 	start := time.Now()
 	r := requestFromCheck(req)
-	var d authz.Decision
+	var (
+		d authz.Decision
+		a authz.Answer
+	)
 	defer func() {
 		if p := recover(); p != nil {
-			d = authz.Decision{Reason: authz.Unavailable, Status: authz.Unavailable.Status(),
+			d = authz.Decision{Reason: authz.Unavailable, RequestID: r.ID,
 				Detail: fmt.Sprintf("panic: %v", p), RetryAfterSeconds: authz.RetryAfterUnavailable}
-			resp = responseFromDecision(&d, r.ID)
+			a = d.Answer()
+			resp = responseFromAnswer(&d, &a)
 		}
 		elapsed := time.Since(start)
-		s.logDecision(r, &d, elapsed)
+		s.logDecision(r, &d, a.Status, elapsed)
 		s.metrics.observe(&d, elapsed)
 	}()
 	d = s.authorizer.Check(ctx, r)
-	return responseFromDecision(&d, r.ID), nil
+	a = d.Answer()
+	return responseFromAnswer(&d, &a), nil
 }
 
-// logDecision writes the one log line of a decision. It carries no secret,
-// signature or body bytes: only names, reasons and ids.
-func (s *Server) logDecision(r *authz.Request, d *authz.Decision, elapsed time.Duration) {
-	level := zerolog.InfoLevel
-	if d.Reason == authz.Unavailable {
-		level = zerolog.ErrorLevel
-	} else if d.Denied() {
-		level = zerolog.WarnLevel
-	}
-	ev := s.log.WithLevel(level)
+// logDecision writes the one log line of a decision, at the level
+// logLevel gives. It carries no secret, signature or body bytes: only
+// names, reasons and ids. status is the HTTP status of the answer.
+func (s *Server) logDecision(r *authz.Request, d *authz.Decision, status int, elapsed time.Duration) {
+	ev := s.log.WithLevel(logLevel(d))
 	if ev == nil {
 		return
 	}
-	decision, mode := labels(d)
 	ev = ev.Str("request_id", r.ID).
 		Str("endpoint", d.Endpoint).
-		Str("decision", decision).
+		Str("decision", string(d.Outcome())).
 		Str("reason", string(d.Reason)).
-		Int("status", d.Status).
-		Str("mode", mode).
+		Int("status", status).
+		Str("mode", mode(d)).
 		Str("source", sourceString(r)).
 		Str("scheme", d.Scheme).
 		Str("method", r.Method).
@@ -90,6 +96,37 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, elapsed time.D
 	ev.Msg("decision")
 }
 
+// logLevel is the level of a decision's log line. This is the one place
+// that sets it, for every reason:
+//
+//   - info: ok and handshake; and the denials of requests that reached no
+//     endpoint's rules, which scanners and crawlers cause all day and which
+//     say nothing about a real sender: no_endpoint (an unknown path, or a
+//     route naming an endpoint the policy lacks) and method_not_allowed
+//     (e.g. a GET on a webhook path).
+//   - warn: every other denial, in ENFORCE and DRY_RUN mode alike. A
+//     signature, timestamp, replay, source, client identity, rate, body or
+//     payload failure on a real endpoint is either someone trying it or a
+//     real sender's deliveries being lost; in DRY_RUN mode, showing those is
+//     the point.
+//   - error: unavailable, or a reason this switch does not know: hookguard
+//     could not decide, and an operator must look.
+//
+// Metrics count every decision whatever its level.
+func logLevel(d *authz.Decision) zerolog.Level {
+	switch d.Reason {
+	case authz.OK, authz.Handshake, authz.NoEndpoint, authz.MethodNotAllowed:
+		return zerolog.InfoLevel
+	case authz.SourceNotAllowed, authz.ClientCertificateRequired, authz.ClientIdentityDenied,
+		authz.RateLimited, authz.SignatureMissing, authz.SignatureInvalid, authz.TimestampOutOfWindow,
+		authz.Replayed, authz.BodyTruncated, authz.BodyTooLarge, authz.UnsupportedMediaType,
+		authz.MalformedPayload, authz.SchemaViolation:
+		return zerolog.WarnLevel
+	default:
+		return zerolog.ErrorLevel
+	}
+}
+
 func sourceString(r *authz.Request) string {
 	if !r.Source.IsValid() {
 		return ""
@@ -97,19 +134,12 @@ func sourceString(r *authz.Request) string {
 	return r.Source.Addr().String()
 }
 
-// labels names a decision ("allow", "deny" or "handshake") and its mode
-// ("enforce" or "dry_run") for the log and the metrics. A DRY_RUN request
-// that failed is "deny": the decision that would have been taken.
-func labels(d *authz.Decision) (decision, mode string) {
-	decision, mode = "allow", "enforce"
-	switch {
-	case d.Reason == authz.Handshake:
-		decision = "handshake"
-	case d.Denied():
-		decision = "deny"
-	}
+// mode names the endpoint's mode for the log and the metrics: "enforce" or
+// "dry_run". With the outcome it says what happened: a DRY_RUN request
+// that failed is decision "deny", mode "dry_run", and went upstream.
+func mode(d *authz.Decision) string {
 	if d.DryRun {
-		mode = "dry_run"
+		return "dry_run"
 	}
-	return decision, mode
+	return "enforce"
 }

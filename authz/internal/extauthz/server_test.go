@@ -55,11 +55,11 @@ func newTestServer(t *testing.T) testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := authz.NewAuthorizer(replay.NewMemory(100, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 100})})
 	a.SetPolicy(p)
 	var logs bytes.Buffer
 	m := NewMetrics(prometheus.NewRegistry())
-	return testServer{NewServer(a, zerolog.New(&logs), m), &logs, m}
+	return testServer{NewServer(a, Config{Log: zerolog.New(&logs), Metrics: m}), &logs, m}
 }
 
 func checkRequest(path string, headers map[string]string, body []byte, ext map[string]string) *authv3.CheckRequest {
@@ -198,7 +198,7 @@ func TestCheckDenyResponses(t *testing.T) {
 }
 
 func TestUnavailableHasRetryAfter(t *testing.T) {
-	s := NewServer(authz.NewAuthorizer(replay.NewMemory(1, nil), nil), zerolog.Nop(), nil) // no policy
+	s := NewServer(authz.NewAuthorizer(authz.Config{}), Config{}) // no policy
 	resp, _ := s.Check(context.Background(), checkRequest("/x", nil, nil, nil))
 	d := resp.GetDeniedResponse()
 	if d.GetStatus().GetCode() != 503 || resp.GetStatus().GetCode() != int32(code.Code_UNAVAILABLE) {
@@ -225,10 +225,10 @@ func (panicVerifier) Verify(*authz.Request, time.Time) (authz.Verified, error) {
 
 func TestPanicFailsClosed(t *testing.T) {
 	p, _ := authz.NewPolicy("r", []*authz.Endpoint{{Name: "p", Match: authz.Match{PathPrefix: "/"}, Verifier: panicVerifier{}}})
-	a := authz.NewAuthorizer(replay.NewMemory(1, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 1})})
 	a.SetPolicy(p)
 	var logs bytes.Buffer
-	s := NewServer(a, zerolog.New(&logs), nil)
+	s := NewServer(a, Config{Log: zerolog.New(&logs)})
 	resp, err := s.Check(context.Background(), checkRequest("/x", nil, nil, nil))
 	if err != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 503 {
 		t.Fatalf("panic answered %v, %v", resp, err)
@@ -281,23 +281,125 @@ func TestRequestFromCheck(t *testing.T) {
 	}
 }
 
-func TestDenyBodyBoundsRequestID(t *testing.T) {
-	d := authz.Decision{Reason: authz.NoEndpoint, Status: 404}
-	resp := responseFromDecision(&d, strings.Repeat("x", 10_000)+`"}`)
-	if n := len(resp.GetDeniedResponse().GetBody()); n > 200 {
-		t.Fatalf("deny body of %d bytes echoes the whole request id", n)
-	}
-	var v map[string]string
-	if err := json.Unmarshal([]byte(resp.GetDeniedResponse().GetBody()), &v); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestHandshakeResponse(t *testing.T) {
-	d := authz.Decision{Reason: authz.Handshake, Status: 200, Response: &authz.Response{ContentType: "text/plain", Body: []byte("challenge-1")}}
-	resp := responseFromDecision(&d, "r")
+	d := authz.Decision{Reason: authz.Handshake, Response: &authz.Response{ContentType: "text/plain", Body: []byte("challenge-1")}}
+	a := d.Answer()
+	resp := responseFromAnswer(&d, &a)
 	dr := resp.GetDeniedResponse()
 	if resp.GetStatus().GetCode() == 0 || dr.GetStatus().GetCode() != 200 || dr.GetBody() != "challenge-1" || dr.GetHeaders()[0].GetHeader().GetValue() != "text/plain" {
 		t.Fatalf("%v", resp)
+	}
+}
+
+// logLine parses the one JSON log line a check wrote, and resets the logs.
+func (s testServer) logLine(t *testing.T) map[string]any {
+	t.Helper()
+	var line map[string]any
+	if err := json.Unmarshal(s.logs.Bytes(), &line); err != nil {
+		t.Fatalf("log is not one JSON line: %q", s.logs.String())
+	}
+	s.logs.Reset()
+	return line
+}
+
+func TestDryRunFailureIsLoggedDenyAndGoesUpstream(t *testing.T) {
+	p, err := authz.NewPolicy("rev-1", []*authz.Endpoint{{
+		Name:     "dry",
+		Match:    authz.Match{PathPrefix: "/dry"},
+		Verifier: verify.NewGitHub([]authz.Secret{authz.Secret(secret)}),
+		DryRun:   true,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authz.NewAuthorizer(authz.Config{})
+	a.SetPolicy(p)
+	var logs bytes.Buffer
+	m := NewMetrics(prometheus.NewRegistry())
+	s := testServer{NewServer(a, Config{Log: zerolog.New(&logs), Metrics: m}), &logs, m}
+
+	resp, _ := s.Check(context.Background(), checkRequest("/dry", map[string]string{"x-hub-signature-256": sign("other")}, []byte("x"), nil))
+	ok := resp.GetOkResponse()
+	if ok == nil || resp.GetStatus().GetCode() != int32(code.Code_OK) {
+		t.Fatalf("a DRY_RUN failure did not go upstream: %v", resp)
+	}
+	for _, h := range ok.GetHeaders() {
+		if h.GetHeader().GetKey() == authz.HeaderVerified {
+			t.Errorf("a DRY_RUN failure is marked verified")
+		}
+	}
+	line := s.logLine(t)
+	for k, v := range map[string]any{"level": "warn", "decision": "deny", "mode": "dry_run", "reason": "signature_invalid", "status": 200.0, "endpoint": "dry"} {
+		if line[k] != v {
+			t.Errorf("log %s = %v, want %v", k, line[k], v)
+		}
+	}
+	if c := testutil.ToFloat64(m.decisions.WithLabelValues("dry", "deny", "signature_invalid", "dry_run")); c != 1 {
+		t.Errorf("decisions{dry,deny,signature_invalid,dry_run} = %v, want 1", c)
+	}
+}
+
+func TestDecisionLogLevels(t *testing.T) {
+	s := newTestServer(t)
+	body := []byte(`{"a":1}`)
+	tests := []struct {
+		name   string
+		req    *authv3.CheckRequest
+		level  string
+		detail string
+	}{
+		{"allowed", checkRequest("/webhooks/github", map[string]string{"x-hub-signature-256": sign(string(body))}, body, nil), "info", ""},
+		{"forged", checkRequest("/webhooks/github", map[string]string{"x-hub-signature-256": sign("other")}, body, nil), "warn", "no secret matches"},
+		{"unknown path, a scanner", checkRequest("/wp-login.php", nil, body, nil), "info", ""},
+		{"route names an unknown endpoint", checkRequest("/webhooks/github", nil, body, map[string]string{"hookguard.endpoint": "githup"}), "info", `"githup"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.Check(context.Background(), tt.req)
+			line := s.logLine(t)
+			if line["level"] != tt.level {
+				t.Errorf("level %v, want %s (line %v)", line["level"], tt.level, line)
+			}
+			detail, _ := line["detail"].(string)
+			if tt.detail == "" && detail != "" || !strings.Contains(detail, tt.detail) {
+				t.Errorf("detail %q, want it to contain %q", detail, tt.detail)
+			}
+		})
+	}
+}
+
+func TestLogLevelOfEveryReason(t *testing.T) {
+	want := map[authz.Reason]zerolog.Level{
+		authz.OK:                        zerolog.InfoLevel,
+		authz.Handshake:                 zerolog.InfoLevel,
+		authz.NoEndpoint:                zerolog.InfoLevel,
+		authz.MethodNotAllowed:          zerolog.InfoLevel,
+		authz.SourceNotAllowed:          zerolog.WarnLevel,
+		authz.ClientCertificateRequired: zerolog.WarnLevel,
+		authz.ClientIdentityDenied:      zerolog.WarnLevel,
+		authz.RateLimited:               zerolog.WarnLevel,
+		authz.SignatureMissing:          zerolog.WarnLevel,
+		authz.SignatureInvalid:          zerolog.WarnLevel,
+		authz.TimestampOutOfWindow:      zerolog.WarnLevel,
+		authz.Replayed:                  zerolog.WarnLevel,
+		authz.BodyTruncated:             zerolog.WarnLevel,
+		authz.BodyTooLarge:              zerolog.WarnLevel,
+		authz.UnsupportedMediaType:      zerolog.WarnLevel,
+		authz.MalformedPayload:          zerolog.WarnLevel,
+		authz.SchemaViolation:           zerolog.WarnLevel,
+		authz.Unavailable:               zerolog.ErrorLevel,
+		authz.Reason("made_up"):         zerolog.ErrorLevel,
+	}
+	for _, r := range authz.Reasons() {
+		if _, ok := want[r]; !ok {
+			t.Errorf("reason %s has no level in this test: add it, and to logLevel's list", r)
+		}
+	}
+	for r, lvl := range want {
+		for _, dry := range []bool{false, true} {
+			if got := logLevel(&authz.Decision{Reason: r, DryRun: dry}); got != lvl {
+				t.Errorf("%s (dry run %v): level %s, want %s", r, dry, got, lvl)
+			}
+		}
 	}
 }

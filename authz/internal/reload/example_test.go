@@ -15,7 +15,7 @@ import (
 // A service loads its policy before serving, refuses to start on an invalid
 // set, then keeps the policy current from files and SIGHUP.
 func Example() {
-	a := authz.NewAuthorizer(replay.NewMemory(replay.DefaultCapacity, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: replay.DefaultCapacity})})
 	r := reload.New("/etc/hookguard/policies", a, reload.Options{
 		Notify: func(e reload.Event) {
 			if e.Err != nil {

@@ -60,7 +60,7 @@ type fixture struct {
 // start loads dir and runs the Reloader until the test ends.
 func start(t *testing.T, dir string, opts reload.Options) *fixture {
 	t.Helper()
-	f := &fixture{a: authz.NewAuthorizer(replay.NewMemory(1000, nil), nil), rec: &recorder{}}
+	f := &fixture{a: authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 1000})}), rec: &recorder{}}
 	if opts.Secrets == nil {
 		opts.Secrets = testEnv
 	}
@@ -120,7 +120,7 @@ func TestLastKnownGood(t *testing.T) {
 	}
 	write(policyfs.SetA)
 	rec := &recorder{}
-	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Notify: rec.notify})
 	if err := r.Load(reload.TriggerStart); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestLastKnownGood(t *testing.T) {
 	if filepath.Base(d.File) != "two.yaml" || d.Line != 6 || d.Endpoint != "one" || d.Field != "replay.ttl" || st.LastFailure.Trigger != reload.TriggerSignal {
 		t.Errorf("failure detail: %+v", d)
 	}
-	if got := a.Check(context.Background(), tokenRequest("/one", "tok-1")); !got.Allow || setHeader(got, "x-set") != "a" {
+	if got := a.Check(context.Background(), tokenRequest("/one", "tok-1")); got.Outcome() != authz.OutcomeAllow || setHeader(got, "x-set") != "a" {
 		t.Errorf("the last good set is not in force: %+v", got)
 	}
 
@@ -167,7 +167,7 @@ func TestLastKnownGood(t *testing.T) {
 func TestInvalidStartKeepsNothing(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(policyfs.SetC["two.yaml"]), 0o644)
-	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
 	r := reload.New(dir, a, reload.Options{Secrets: testEnv})
 	if err := r.Load(reload.TriggerStart); err == nil || a.Policy() != nil {
 		t.Fatalf("an invalid first set: err %v, policy %v", err, a.Policy())
@@ -238,7 +238,7 @@ func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 	})
 
 	os.WriteFile(filepath.Join(dir, "two.yaml"), []byte(policyfs.SetA["two.yaml"]), 0o644)
-	waitFor(t, 2*time.Second, "a new file's endpoint", func() bool { return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Allow })
+	waitFor(t, 2*time.Second, "a new file's endpoint", func() bool { return f.a.Check(ctx, tokenRequest("/two", "tok-1")).Outcome() == authz.OutcomeAllow })
 
 	os.Remove(filepath.Join(dir, "two.yaml"))
 	waitFor(t, 2*time.Second, "a removed file's endpoint to go", func() bool {
@@ -250,7 +250,7 @@ func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 	hidden := dir + ".away"
 	os.Rename(dir, hidden)
 	waitFor(t, 2*time.Second, "refusal of a vanished directory", func() bool { return f.r.Status().LastFailure != nil })
-	if !f.a.Check(ctx, tokenRequest("/one", "tok-1")).Allow {
+	if f.a.Check(ctx, tokenRequest("/one", "tok-1")).Outcome() != authz.OutcomeAllow {
 		t.Fatal("the policy went with the directory")
 	}
 	os.Rename(hidden, dir)
@@ -275,7 +275,7 @@ endpoints:
     replay: {disabled: true}
 `, filepath.Join(sv.Dir, "github"), filepath.Join(sv.Dir, "github-next"))), 0o644)
 
-	f := &fixture{a: authz.NewAuthorizer(replay.NewMemory(10, nil), nil), rec: &recorder{}}
+	f := &fixture{a: authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})}), rec: &recorder{}}
 	f.r = reload.New(dir, f.a, reload.Options{Secrets: testEnv, Notify: f.rec.notify})
 	if err := f.r.Load(reload.TriggerStart); err == nil {
 		t.Fatal("loaded with a missing secret file")
@@ -294,7 +294,7 @@ endpoints:
 		for _, kv := range h {
 			r.Header[strings.ToLower(kv.Name)] = kv.Value
 		}
-		return f.a.Check(context.Background(), r).Allow
+		return f.a.Check(context.Background(), r).Outcome() == authz.OutcomeAllow
 	}
 
 	sv.Write(map[string]string{"github": "old-secret\n", "github-next": "new-secret\n"})
@@ -415,9 +415,9 @@ func TestReloadUnderLoad(t *testing.T) {
 						continue
 					}
 					if path == "/three" {
-						ok = ok || (!d.Allow && d.Reason == authz.NoEndpoint)
+						ok = ok || (d.Outcome() == authz.OutcomeDeny && d.Reason == authz.NoEndpoint)
 					} else {
-						ok = ok || (d.Allow && d.Reason == authz.OK && setHeader(d, "x-set") == set && d.Endpoint == path[1:])
+						ok = ok || (d.Outcome() == authz.OutcomeAllow && setHeader(d, "x-set") == set && d.Endpoint == path[1:])
 					}
 				}
 				if !ok {

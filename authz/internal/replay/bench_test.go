@@ -12,7 +12,7 @@ import (
 // BenchmarkMemoryRemember measures remembering distinct deliveries in a full
 // store, where every insert also evicts.
 func BenchmarkMemoryRemember(b *testing.B) {
-	m := NewMemory(1<<16, nil)
+	m := NewMemory(MemoryConfig{Capacity: 1 << 16})
 	ctx := context.Background()
 	var keys [1 << 12]authz.NonceKey
 	for i := range keys {

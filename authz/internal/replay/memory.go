@@ -34,10 +34,19 @@ type Memory struct {
 	forgetting atomic.Bool
 }
 
-// NewMemory returns a store holding at most capacity deliveries (<= 0 means
-// DefaultCapacity), reading deadlines from clock (nil means the system
-// clock).
-func NewMemory(capacity int, clock authz.Clock) *Memory {
+// MemoryConfig configures a Memory store. The zero value is valid: every
+// zero field has the documented default.
+type MemoryConfig struct {
+	// Capacity is the most deliveries the store holds; 0 or less means
+	// DefaultCapacity.
+	Capacity int
+	// Clock tells the time for deadlines; nil means the system clock.
+	Clock authz.Clock
+}
+
+// NewMemory returns an empty store configured by c.
+func NewMemory(c MemoryConfig) *Memory {
+	capacity, clock := c.Capacity, c.Clock
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}

@@ -27,7 +27,7 @@ func key(s string) authz.NonceKey { return authz.NewNonceKey("ep", []byte(s)) }
 
 func TestMemoryRememberExpireForget(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	m := NewMemory(10, clock)
+	m := NewMemory(MemoryConfig{Capacity: 10, Clock: clock})
 	ctx := context.Background()
 	steps := []struct {
 		do        func()
@@ -60,7 +60,7 @@ func TestMemoryRememberExpireForget(t *testing.T) {
 
 func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	m := NewMemory(100, clock)
+	m := NewMemory(MemoryConfig{Capacity: 100, Clock: clock})
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {
 		if fresh, _ := m.Remember(ctx, []authz.NonceKey{key(fmt.Sprint(i))}, time.Hour); !fresh {
@@ -84,7 +84,7 @@ func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 }
 
 func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
-	m := NewMemory(1000, nil)
+	m := NewMemory(MemoryConfig{Capacity: 1000})
 	for round := 0; round < 50; round++ {
 		var fresh atomic.Int64
 		var wg sync.WaitGroup
@@ -106,7 +106,7 @@ func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
 }
 
 func TestMemoryDefaults(t *testing.T) {
-	m := NewMemory(0, nil)
+	m := NewMemory(MemoryConfig{})
 	if fresh, err := m.Remember(context.Background(), []authz.NonceKey{key("x")}, time.Minute); !fresh || err != nil {
 		t.Fatal(fresh, err)
 	}
@@ -115,7 +115,7 @@ func TestMemoryDefaults(t *testing.T) {
 // A delivery with several keys is a replay when any is known, and a replay
 // records none of its keys.
 func TestMemoryRememberSeveralKeys(t *testing.T) {
-	m := NewMemory(100, nil)
+	m := NewMemory(MemoryConfig{Capacity: 100})
 	ctx := context.Background()
 	for i, step := range []struct {
 		keys  []string
