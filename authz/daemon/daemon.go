@@ -86,7 +86,9 @@ type Config struct {
 }
 
 // Run loads the policy and serves until ctx is cancelled. An invalid policy
-// set is an error before anything is served. While serving, the policy is
+// set is an error before anything is served: it is logged with every
+// diagnostic the way a refused reload is, and the error summarises it on
+// one line and unwraps to the policy.Errors. While serving, the policy is
 // reloaded when its files or secret files change and on Reload; a set that
 // does not compile is refused and the running one stays (see package
 // authz/internal/reload), with the refusal logged, counted in the metrics and shown
@@ -110,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	a := authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
 	hs := health.NewServer()
 	var reloader *reload.Reloader
-	reloader = reload.New(cfg.PolicyDir, a, reload.Options{
+	reloader = reload.New(cfg.PolicyDir, a, reload.Config{
 		Secrets:  cfg.Secrets,
 		Debounce: cfg.ReloadDebounce,
 		Manual:   cfg.DisableWatch,
@@ -128,7 +130,9 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 	})
 	if err := reloader.Load(reload.TriggerStart); err != nil {
-		return fmt.Errorf("policy %s:\n%w", cfg.PolicyDir, err)
+		// Notify logged every diagnostic, as for a refused reload; the
+		// error says it on one line.
+		return fmt.Errorf("policy %s refused: %w", cfg.PolicyDir, err)
 	}
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -291,7 +295,7 @@ func newPolicyMetrics(reg prometheus.Registerer) *policyMetrics {
 		}, []string{"revision", "digest"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_policy_reloads_total",
-			Help: "Policy loads that compiled and took effect, by trigger (start, watch or signal).",
+			Help: "Policy loads that compiled and took effect, by trigger (start, watch, signal, or recheck: the check right after start, counted only when it found a change).",
 		}, []string{"trigger"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_policy_reload_errors_total",
@@ -306,6 +310,13 @@ func newPolicyMetrics(reg prometheus.Registerer) *policyMetrics {
 			Help: "When the last policy load that compiled finished, as a Unix time.",
 		}),
 	}
+	// Every trigger's series exists from the start at 0, so that a rate or
+	// an increase over the first refusal sees it, and alerts need no
+	// absent().
+	for _, t := range reload.Triggers() {
+		m.reloads.WithLabelValues(t)
+		m.errors.WithLabelValues(t)
+	}
 	reg.MustRegister(m.info, m.reloads, m.errors, m.lastSuccess, m.lastTime)
 	return m
 }
@@ -314,6 +325,11 @@ func (m *policyMetrics) observe(e reload.Event) {
 	if e.Err != nil {
 		m.errors.WithLabelValues(e.Trigger).Inc()
 		m.lastSuccess.Set(0)
+		return
+	}
+	if e.Trigger == reload.TriggerRecheck && !e.Changed && !e.Restored {
+		// The check right after start found the set it started with: no
+		// reload happened.
 		return
 	}
 	m.reloads.WithLabelValues(e.Trigger).Inc()
@@ -325,36 +341,44 @@ func (m *policyMetrics) observe(e reload.Event) {
 	}
 }
 
-// logReload logs a load attempt: a new set at info with its warnings, an
-// unchanged one at debug, a refused one at error with every diagnostic.
-// A refused first load is not logged here: Run returns it.
+// logReload logs a load attempt: a refused one at error with every
+// diagnostic (at start and on a reload alike), a new set at info with its
+// warnings, a good set after a refused one at info as "policy restored"
+// (even when it is the set that stayed in force), and an unchanged one at
+// debug.
 func logReload(log zerolog.Logger, e reload.Event, r *reload.Reloader) {
 	if e.Err != nil {
+		ev := log.Error().Str("trigger", e.Trigger)
+		if rev := r.Status().Revision; rev != "" {
+			ev = ev.Str("policy_revision", rev)
+		}
+		ev = ev.Int("error_count", len(e.Err.Errors)).Interface("errors", e.Err.Errors)
+		msg := "policy refused; the running policy stays in force"
 		if e.Trigger == reload.TriggerStart {
-			return
+			msg = "policy refused; not serving"
 		}
-		ev := log.Error().Str("trigger", e.Trigger).Str("policy_revision", r.Status().Revision)
-		var errs policy.Errors
-		if errors.As(e.Err, &errs) {
-			ev = ev.Int("error_count", len(errs)).Interface("errors", errs)
-		} else {
-			ev = ev.Err(e.Err)
-		}
-		ev.Msg("policy refused; the running policy stays in force")
+		ev.Msg(msg)
 		return
 	}
 	res := e.Result
-	if !e.Changed {
+	var msg string
+	switch {
+	case e.Restored:
+		msg = "policy restored"
+	case !e.Changed:
 		log.Debug().Str("trigger", e.Trigger).Str("policy_revision", res.Revision).Msg("policy unchanged")
 		return
-	}
-	msg := "policy reloaded"
-	if e.Trigger == reload.TriggerStart {
+	case e.Trigger == reload.TriggerStart:
 		msg = "policy loaded"
+	default:
+		msg = "policy reloaded"
 	}
 	log.Info().Str("trigger", e.Trigger).Str("policy_revision", res.Revision).Str("policy_digest", res.Digest).
-		Int("endpoints", len(res.Policy.Endpoints())).Int("files", len(res.Files)).
+		Bool("changed", e.Changed).Int("endpoints", len(res.Policy.Endpoints())).Int("files", len(res.Files)).
 		Float64("duration_ms", float64(e.Duration.Microseconds())/1000).Msg(msg)
+	if !e.Changed {
+		return
+	}
 	for _, w := range res.Warnings {
 		log.Warn().Str("policy_revision", res.Revision).Str("warning", w.Error()).Msg("policy warning")
 	}

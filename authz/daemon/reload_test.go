@@ -17,9 +17,11 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hookguard/hookguard/authz/internal/reload"
 	"github.com/hookguard/hookguard/authz/policy"
 	"github.com/hookguard/hookguard/e2e/policyfs"
 )
@@ -301,6 +303,7 @@ func TestRefusedReloadIsVisible(t *testing.T) {
 	logs := &syncBuffer{}
 	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.New(logs), ReloadDebounce: 50 * time.Millisecond})
 	revA := revisionOf(t, policyfs.SetA)
+	waitRecheck(t, logs)
 	if code, st := adminJSON(t, r, "/readyz"); code != 200 || !st.Ready || !st.PolicyOK || st.Policy.Revision != revA || st.Policy.Endpoints != 2 {
 		t.Fatalf("readyz at start: %d %+v", code, st)
 	}
@@ -401,5 +404,175 @@ func TestReloadOnSignal(t *testing.T) {
 	}
 	if m := metrics(t, r); !strings.Contains(m, `hookguard_policy_reloads_total{trigger="signal"} 1`) {
 		t.Errorf("metrics:\n%s", grepLines(m, "hookguard_policy_"))
+	}
+}
+
+// TestPolicyMetricsFromTheStart scrapes a fresh hookguard: every trigger's
+// reload and error series is there at 0, and the check right after start
+// is no reload.
+func TestPolicyMetricsFromTheStart(t *testing.T) {
+	dir, err := policyfs.WriteFiles(t.TempDir(), policyfs.SetA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.New(logs), ReloadDebounce: 20 * time.Millisecond})
+	waitRecheck(t, logs)
+	m := metrics(t, r)
+	for _, want := range []string{
+		`hookguard_policy_reloads_total{trigger="start"} 1`,
+		`hookguard_policy_reloads_total{trigger="watch"} 0`,
+		`hookguard_policy_reloads_total{trigger="signal"} 0`,
+		`hookguard_policy_reloads_total{trigger="recheck"} 0`,
+		`hookguard_policy_reload_errors_total{trigger="start"} 0`,
+		`hookguard_policy_reload_errors_total{trigger="watch"} 0`,
+		`hookguard_policy_reload_errors_total{trigger="signal"} 0`,
+		`hookguard_policy_reload_errors_total{trigger="recheck"} 0`,
+		"hookguard_policy_last_reload_success 1",
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "hookguard_policy_"))
+		}
+	}
+}
+
+// TestPolicyMetricsObserve feeds load events to the metrics and scrapes the
+// registry after each.
+func TestPolicyMetricsObserve(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newPolicyMetrics(reg)
+	res, err := policy.Load(mustWrite(t, policyfs.SetA), policy.Options{Secrets: reloadSecrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := &reload.Failure{Trigger: reload.TriggerWatch}
+	steps := []struct {
+		event           reload.Event
+		reloads, errors map[string]float64
+	}{
+		{reload.Event{Trigger: reload.TriggerStart, Result: res, Changed: true},
+			map[string]float64{"start": 1}, nil},
+		{reload.Event{Trigger: reload.TriggerRecheck, Result: res},
+			map[string]float64{"start": 1}, nil},
+		{reload.Event{Trigger: reload.TriggerWatch, Err: refused},
+			map[string]float64{"start": 1}, map[string]float64{"watch": 1}},
+		{reload.Event{Trigger: reload.TriggerWatch, Result: res, Restored: true},
+			map[string]float64{"start": 1, "watch": 1}, map[string]float64{"watch": 1}},
+		{reload.Event{Trigger: reload.TriggerRecheck, Result: res, Changed: true},
+			map[string]float64{"start": 1, "watch": 1, "recheck": 1}, map[string]float64{"watch": 1}},
+	}
+	for i, step := range steps {
+		m.observe(step.event)
+		got := scrape(t, reg)
+		for _, trigger := range reload.Triggers() {
+			if v, ok := got[`hookguard_policy_reloads_total{trigger="`+trigger+`"}`]; !ok || v != step.reloads[trigger] {
+				t.Errorf("step %d: reloads{%s} = %v (present %v), want %v", i, trigger, v, ok, step.reloads[trigger])
+			}
+			if v, ok := got[`hookguard_policy_reload_errors_total{trigger="`+trigger+`"}`]; !ok || v != step.errors[trigger] {
+				t.Errorf("step %d: errors{%s} = %v (present %v), want %v", i, trigger, v, ok, step.errors[trigger])
+			}
+		}
+	}
+}
+
+// scrape gathers reg into "name{labels}" → value.
+func scrape(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			name := f.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func mustWrite(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir, err := policyfs.WriteFiles(t.TempDir(), files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// waitRecheck waits for the load right after start, which logs at debug, so
+// that a change the test makes next is seen by the watch.
+func waitRecheck(t *testing.T, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		for _, l := range logs.lines() {
+			if l["trigger"] == reload.TriggerRecheck {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no recheck after start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRevertLogsRestored reverts a refused change to the content in force:
+// nothing changes, but the log says at info that the policy is good again,
+// so the log does not end on the refusal.
+func TestRevertLogsRestored(t *testing.T) {
+	dir := mustWrite(t, policyfs.SetA)
+	logs := &syncBuffer{}
+	r := startWith(t, Config{PolicyDir: dir, Secrets: reloadSecrets, Log: zerolog.New(logs), ReloadDebounce: 20 * time.Millisecond})
+	revA := revisionOf(t, policyfs.SetA)
+	waitRecheck(t, logs)
+	wait := func(what string, match func(map[string]any) bool) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			for _, l := range logs.lines() {
+				if match(l) {
+					return l
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%v", what, logs.lines())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	policyfs.WriteRename(filepath.Join(dir, "two.yaml"), policyfs.SetA["two.yaml"]+"    replay: {ttl: forever}\n")
+	wait("refusal", func(l map[string]any) bool { return strings.HasPrefix(fmt.Sprint(l["message"]), "policy refused") })
+	policyfs.WriteRename(filepath.Join(dir, "two.yaml"), policyfs.SetA["two.yaml"])
+	l := wait("restore", func(l map[string]any) bool { return l["message"] == "policy restored" })
+	if l["level"] != "info" || l["changed"] != false || l["policy_revision"] != revA || l["trigger"] != "watch" {
+		t.Errorf("restore line %v", l)
+	}
+	if _, st := adminJSON(t, r, "/status"); !st.PolicyOK || st.Policy.Revision != revA {
+		t.Errorf("status after the revert: %+v", st)
+	}
+	m := metrics(t, r)
+	for _, want := range []string{
+		`hookguard_policy_reloads_total{trigger="watch"} 1`,
+		`hookguard_policy_reload_errors_total{trigger="watch"} 1`,
+		"hookguard_policy_last_reload_success 1",
+	} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "hookguard_policy_"))
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +21,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hookguard/hookguard/authz/internal/reload"
+	"github.com/hookguard/hookguard/authz/policy"
 )
 
 const policyYAML = `
@@ -172,12 +177,50 @@ func TestMaxRecvBytes(t *testing.T) {
 	}
 }
 
+// TestRunRefusesInvalidPolicy checks the start-up contract: an invalid set
+// is an error before anything listens, logged with the same structured
+// diagnostics as a refused reload, and returned on one line.
 func TestRunRefusesInvalidPolicy(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("endpoints:\n- name: a\n  verify: {github: {secrets: [{env: HOOKGUARD_UNSET_SECRET}]}}\n"), 0o600)
-	err := Run(context.Background(), Config{PolicyDir: dir, GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Log: zerolog.Nop()})
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("endpoints:\n"+
+		"- name: a\n  verify: {github: {secrets: [{env: HOOKGUARD_UNSET_SECRET}]}}\n"+
+		"- name: b\n  match: {path: /b}\n  verify: {github: {secrets: [{env: HOOKGUARD_UNSET_SECRET_B}]}}\n"), 0o600)
+	logs := &syncBuffer{}
+	err := Run(context.Background(), Config{PolicyDir: dir, GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Log: zerolog.New(logs)})
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml") || !strings.Contains(err.Error(), "HOOKGUARD_UNSET_SECRET") {
 		t.Fatalf("Run with an invalid policy: %v", err)
+	}
+	if strings.Contains(err.Error(), "\n") || !strings.HasSuffix(err.Error(), "(and 1 more)") {
+		t.Errorf("the error is not one line ending in the count of the others: %q", err)
+	}
+	var f *reload.Failure
+	if !errors.As(err, &f) || f.Trigger != reload.TriggerStart || len(f.Errors) != 2 {
+		t.Fatalf("the error is no *reload.Failure with both diagnostics: %#v", err)
+	}
+	var errs policy.Errors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Errorf("the error does not unwrap to the policy.Errors: %#v", err)
+	}
+	var refused []map[string]any
+	for _, l := range logs.lines() {
+		if strings.HasPrefix(fmt.Sprint(l["message"]), "policy refused") {
+			refused = append(refused, l)
+		}
+	}
+	if len(refused) != 1 {
+		t.Fatalf("want one refusal line, got %v", refused)
+	}
+	l := refused[0]
+	if l["level"] != "error" || l["trigger"] != "start" || l["error_count"] != 2.0 || l["message"] != "policy refused; not serving" {
+		t.Errorf("refusal line %v", l)
+	}
+	logged, _ := l["errors"].([]any)
+	if len(logged) != 2 {
+		t.Fatalf("errors %v, want 2 structured diagnostics", l["errors"])
+	}
+	second, _ := logged[1].(map[string]any)
+	if second["endpoint"] != "b" || !strings.HasSuffix(fmt.Sprint(second["file"]), "bad.yaml") || second["field"] == nil || second["message"] == nil {
+		t.Errorf("diagnostic %v lacks file, endpoint, field or message", second)
 	}
 }
 

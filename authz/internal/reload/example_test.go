@@ -16,7 +16,7 @@ import (
 // set, then keeps the policy current from files and SIGHUP.
 func Example() {
 	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: replay.DefaultCapacity})})
-	r := reload.New("/etc/hookguard/policies", a, reload.Options{
+	r := reload.New("/etc/hookguard/policies", a, reload.Config{
 		Notify: func(e reload.Event) {
 			if e.Err != nil {
 				log.Printf("policy refused, keeping the running one: %v", e.Err)

@@ -37,8 +37,8 @@
 //
 // A change is rarely a single event: a volume swap or a git checkout is a
 // burst of creates, renames and removes. The Reloader waits until no
-// relevant event has arrived for [Options.Debounce] (200 ms by default)
-// before it loads, but never longer than [Options.MaxDelay] after the first
+// relevant event has arrived for [Config.Debounce] (200 ms by default)
+// before it loads, but never longer than [Config.MaxDelay] after the first
 // event of a burst, so a directory that changes constantly is still
 // reloaded. A load that finds the same policy text and secrets as the
 // running set changes nothing but the status's attempt time.
@@ -49,6 +49,7 @@ package reload
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -72,15 +73,24 @@ const (
 	TriggerWatch = "watch"
 	// TriggerSignal is a load asked for with Trigger (SIGHUP).
 	TriggerSignal = "signal"
+	// TriggerRecheck is the load Run makes once its watches are set up, to
+	// catch a change made between the first load and the watch. On a quiet
+	// start it finds the same set, and is no reload.
+	TriggerRecheck = "recheck"
 )
+
+// Triggers lists every trigger, so that metrics can show each from the
+// start.
+func Triggers() []string { return []string{TriggerStart, TriggerWatch, TriggerSignal, TriggerRecheck} }
 
 // A Setter receives every policy that compiles. *authz.Authorizer is one.
 type Setter interface {
 	SetPolicy(*authz.Policy)
 }
 
-// Options tune a Reloader. The zero value watches with the defaults.
-type Options struct {
+// Config tunes a Reloader. The zero value is valid: every zero field has the
+// documented default.
+type Config struct {
 	// Secrets resolves the policy's secret references; nil means the
 	// process environment and file system (policy.OS).
 	Secrets policy.SecretSource
@@ -101,22 +111,28 @@ type Options struct {
 	// goroutine that loaded, after the Setter got the new policy and the
 	// status was updated. It must not block for long: the next load waits.
 	Notify func(Event)
-	// Now tells the time for Status and Event; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time for Status and Event; nil means the system
+	// clock. The debounce always runs on real time.
+	Clock authz.Clock
 }
 
 // Event reports one load attempt.
 type Event struct {
-	// Trigger is TriggerStart, TriggerWatch or TriggerSignal.
+	// Trigger is TriggerStart, TriggerWatch, TriggerSignal or
+	// TriggerRecheck.
 	Trigger string
 	// Result is the set loaded, nil when the load failed.
 	Result *policy.Result
 	// Changed is true when Result differs from the set it replaced in its
 	// policy text or its secrets; always true for the first set.
 	Changed bool
-	// Err is why the load failed, usually a policy.Errors; the running
-	// set, if any, stays in force.
-	Err error
+	// Restored is true when the load succeeded and the one before it was
+	// refused while a set was in force: the policy is good again, even if
+	// it is the very set that stayed in force.
+	Restored bool
+	// Err is why the load failed, nil when it did not; the running set,
+	// if any, stays in force.
+	Err *Failure
 	// Duration is the time the load took, compiling included.
 	Duration time.Duration
 	// At is when the load finished.
@@ -148,24 +164,44 @@ type Status struct {
 	LastFailure *Failure `json:"last_failure,omitempty"`
 }
 
-// Failure describes a refused policy set.
+// Failure describes a refused policy set. It is the one shape of a refusal:
+// the error Load returns and Event carries, and the status's LastFailure,
+// whether the set was refused at start or on a reload.
 type Failure struct {
 	// At is when the load failed.
 	At time.Time `json:"at"`
 	// Trigger is what started the load.
 	Trigger string `json:"trigger"`
 	// Errors lists every problem found, with file, line, endpoint and
-	// field. A failure that is no policy.Errors (which Load does not
-	// return today) appears as one Diagnostic naming the directory.
+	// field. A failure that is no policy.Errors (which policy.Load does
+	// not return today) appears as one Diagnostic naming the directory.
 	Errors []*policy.Diagnostic `json:"errors"`
+
+	err error // what policy.Load returned
 }
+
+// Error summarises the failure on one line: the first problem, and how many
+// more there are. Errors has them all.
+func (f *Failure) Error() string {
+	if len(f.Errors) == 0 {
+		return "policy refused"
+	}
+	msg := f.Errors[0].Error()
+	if n := len(f.Errors) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
+}
+
+// Unwrap returns what policy.Load returned, usually a policy.Errors.
+func (f *Failure) Unwrap() error { return f.err }
 
 // Reloader loads a policy directory into a Setter and keeps it current. Its
 // methods are safe for concurrent use.
 type Reloader struct {
 	dir    string
 	setter Setter
-	opts   Options
+	cfg    Config
 
 	trigger chan string
 
@@ -178,50 +214,53 @@ type Reloader struct {
 }
 
 // New returns a Reloader for the policy directory dir that hands every set
-// that compiles to s, which must not be nil. Nothing is loaded until Load
-// or Run.
-func New(dir string, s Setter, opts Options) *Reloader {
-	if opts.Secrets == nil {
-		opts.Secrets = policy.OS{}
+// that compiles to s, which must not be nil, configured by c. Nothing is
+// loaded until Load or Run.
+func New(dir string, s Setter, c Config) *Reloader {
+	if c.Secrets == nil {
+		c.Secrets = policy.OS{}
 	}
-	if opts.Debounce <= 0 {
-		opts.Debounce = DefaultDebounce
+	if c.Debounce <= 0 {
+		c.Debounce = DefaultDebounce
 	}
-	if opts.MaxDelay <= 0 {
-		opts.MaxDelay = DefaultMaxDelay
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = DefaultMaxDelay
 	}
-	if opts.MaxDelay < opts.Debounce {
-		opts.MaxDelay = opts.Debounce
+	if c.MaxDelay < c.Debounce {
+		c.MaxDelay = c.Debounce
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = authz.SystemClock{}
 	}
-	return &Reloader{dir: dir, setter: s, opts: opts, trigger: make(chan string, 1)}
+	return &Reloader{dir: dir, setter: s, cfg: c, trigger: make(chan string, 1)}
 }
 
 // Load loads the directory now and, if it compiles, hands it to the Setter.
-// On failure the running set stays and the error, usually a policy.Errors,
-// is returned and recorded in the status. trigger names the cause in the
+// On failure the running set stays, and the refusal is returned as a
+// *Failure and recorded in the status. trigger names the cause in the
 // Event and the status (TriggerStart for the first load).
 func (r *Reloader) Load(trigger string) error {
 	r.loadMu.Lock()
 	defer r.loadMu.Unlock()
 
-	start := r.opts.Now()
-	rec := &recorder{src: r.opts.Secrets}
+	start := r.cfg.Clock.Now()
+	rec := &recorder{src: r.cfg.Secrets}
 	res, err := policy.Load(r.dir, policy.Options{Secrets: rec})
 	r.files = rec.files
-	end := r.opts.Now()
-	ev := Event{Trigger: trigger, Result: res, Err: err, Duration: end.Sub(start), At: end}
+	end := r.cfg.Clock.Now()
+	ev := Event{Trigger: trigger, Result: res, Duration: end.Sub(start), At: end}
 
 	r.mu.Lock()
 	r.status.LastAttemptAt = end
 	if err != nil {
+		f := &Failure{At: end, Trigger: trigger, Errors: diagnostics(r.dir, err), err: err}
+		ev.Err = f
 		r.status.Failures++
-		r.status.LastFailure = &Failure{At: end, Trigger: trigger, Errors: diagnostics(r.dir, err)}
+		r.status.LastFailure = f
 		r.mu.Unlock()
 	} else {
 		ev.Changed = !res.SameAs(r.current)
+		ev.Restored = r.status.LastFailure != nil && r.current != nil
 		r.current = res
 		// Swap before publishing the status, so nothing reports a revision
 		// that requests are not yet decided on.
@@ -237,10 +276,13 @@ func (r *Reloader) Load(trigger string) error {
 		r.status.Warnings = res.Warnings
 		r.mu.Unlock()
 	}
-	if r.opts.Notify != nil {
-		r.opts.Notify(ev)
+	if r.cfg.Notify != nil {
+		r.cfg.Notify(ev)
 	}
-	return err
+	if ev.Err != nil {
+		return ev.Err
+	}
+	return nil
 }
 
 // diagnostics turns a load error into the diagnostics it holds.
@@ -278,10 +320,11 @@ func (r *Reloader) Status() Status {
 // reloads on change and on Trigger until ctx is done. It does not load
 // first: call Load(TriggerStart) before, so that a service can refuse to
 // start on an invalid set. Once its watches are set up it loads once more,
-// after the debounce, to catch a change made while they were not. Run returns ctx's error when ctx is done, or an
-// error at once when the file watch cannot be set up.
+// after the debounce, to catch a change made while they were not
+// (TriggerRecheck). Run returns ctx's error when ctx is done, or an error at
+// once when the file watch cannot be set up.
 func (r *Reloader) Run(ctx context.Context) error {
-	if r.opts.Manual {
+	if r.cfg.Manual {
 		for {
 			select {
 			case <-ctx.Done():
@@ -296,28 +339,32 @@ func (r *Reloader) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.Close()
-	ws := newWatchSet(w, r.opts.WatchError)
+	ws := newWatchSet(w, r.cfg.WatchError)
 	ws.update(r.watchTargets())
 
 	var (
 		timer   = time.NewTimer(time.Hour)
 		pending bool
 		first   time.Time // first event of the pending burst
+		next    string    // the trigger of the pending load
 	)
 	timer.Stop()
 	defer timer.Stop()
 	schedule := func() {
 		now := time.Now()
+		next = TriggerWatch
 		if !pending {
 			pending, first = true, now
 		}
-		wait := min(r.opts.Debounce, first.Add(r.opts.MaxDelay).Sub(now))
+		wait := min(r.cfg.Debounce, first.Add(r.cfg.MaxDelay).Sub(now))
 		timer.Reset(max(wait, 0))
 	}
 	// A change between the first Load and the watches being set up went
 	// unseen: load once more to catch it. An unchanged set costs one
-	// compile and swaps in an equal policy.
+	// compile and swaps in an equal policy. A change seen before this load
+	// makes it a watch load.
 	schedule()
+	next = TriggerRecheck
 	load := func(trigger string) {
 		pending = false
 		timer.Stop()
@@ -341,14 +388,14 @@ func (r *Reloader) Run(ctx context.Context) error {
 			}
 			// Events may have been lost (a queue overflow): a load costs
 			// little and finds out whether anything changed.
-			if r.opts.WatchError != nil {
-				r.opts.WatchError(err)
+			if r.cfg.WatchError != nil {
+				r.cfg.WatchError(err)
 			}
 			schedule()
 		case t := <-r.trigger:
 			load(t)
 		case <-timer.C:
-			load(TriggerWatch)
+			load(next)
 		}
 	}
 }

@@ -58,7 +58,7 @@ type fixture struct {
 }
 
 // start loads dir and runs the Reloader until the test ends.
-func start(t *testing.T, dir string, opts reload.Options) *fixture {
+func start(t *testing.T, dir string, opts reload.Config) *fixture {
 	t.Helper()
 	f := &fixture{a: authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 1000})}), rec: &recorder{}}
 	if opts.Secrets == nil {
@@ -121,7 +121,7 @@ func TestLastKnownGood(t *testing.T) {
 	write(policyfs.SetA)
 	rec := &recorder{}
 	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
-	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Notify: rec.notify})
+	r := reload.New(dir, a, reload.Config{Secrets: testEnv, Notify: rec.notify})
 	if err := r.Load(reload.TriggerStart); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +132,14 @@ func TestLastKnownGood(t *testing.T) {
 	var errs policy.Errors
 	if !errors.As(err, &errs) || len(errs) != 1 {
 		t.Fatalf("invalid set: %v", err)
+	}
+	// The refusal has one shape: the error, the event and the status.
+	var f *reload.Failure
+	if !errors.As(err, &f) || f != rec.list()[1].Err || f.Trigger != reload.TriggerSignal || len(f.Errors) != 1 {
+		t.Fatalf("the error is no *Failure matching the event: %#v", err)
+	}
+	if msg := err.Error(); msg != errs[0].Error() || strings.Contains(msg, "\n") {
+		t.Errorf("error %q, want the one diagnostic %q", msg, errs[0].Error())
 	}
 	st := r.Status()
 	if st.Revision != revA || a.Policy().Revision() != revA || st.LastFailure == nil || st.Failures != 1 {
@@ -154,13 +162,86 @@ func TestLastKnownGood(t *testing.T) {
 		t.Errorf("a good set did not clear the failure: %+v", st)
 	}
 	ev := rec.list()
-	if len(ev) != 3 || !ev[0].Changed || ev[1].Err == nil || !ev[2].Changed || ev[2].Result == nil {
+	if len(ev) != 3 || !ev[0].Changed || ev[0].Restored || ev[1].Err == nil || !ev[2].Changed || ev[2].Result == nil || !ev[2].Restored {
 		t.Errorf("events: %+v", ev)
 	}
-	// The same set again changes nothing.
+	// The same set again changes nothing, and restores nothing.
 	r.Load(reload.TriggerSignal)
-	if ev := rec.list(); ev[3].Changed || ev[3].Err != nil {
+	if ev := rec.list(); ev[3].Changed || ev[3].Err != nil || ev[3].Restored {
 		t.Errorf("reloading the same set: %+v", ev[3])
+	}
+}
+
+// TestRevertRestores reverts a refused change to the content in force: the
+// set is unchanged, but the load says the policy is good again.
+func TestRevertRestores(t *testing.T) {
+	dir, err := policyfs.WriteFiles(t.TempDir(), policyfs.SetA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	r := reload.New(dir, authz.NewAuthorizer(authz.Config{}), reload.Config{Secrets: testEnv, Notify: rec.notify})
+	if err := r.Load(reload.TriggerStart); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policyfs.WriteFiles(dir, policyfs.SetC); err != nil {
+		t.Fatal(err)
+	}
+	if r.Load(reload.TriggerWatch) == nil {
+		t.Fatal("set C loaded")
+	}
+	if _, err := policyfs.WriteFiles(dir, policyfs.SetA); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(reload.TriggerWatch); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.list()
+	if last := ev[len(ev)-1]; last.Changed || !last.Restored || last.Err != nil {
+		t.Errorf("revert to the running set: %+v", last)
+	}
+	if st := r.Status(); st.LastFailure != nil {
+		t.Errorf("the revert left the failure in the status: %+v", st.LastFailure)
+	}
+}
+
+// TestRecheckAfterStart checks the load Run makes once its watches are up:
+// named recheck, unchanged on a quiet start, and catching a change made
+// between the first load and the watch.
+func TestRecheckAfterStart(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed=%v", changed), func(t *testing.T) {
+			dir, err := policyfs.WriteFiles(t.TempDir(), policyfs.SetA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			a := authz.NewAuthorizer(authz.Config{})
+			r := reload.New(dir, a, reload.Config{Secrets: testEnv, Notify: rec.notify, Debounce: 20 * time.Millisecond})
+			if err := r.Load(reload.TriggerStart); err != nil {
+				t.Fatal(err)
+			}
+			if changed {
+				// Unseen: nothing watches yet.
+				if _, err := policyfs.WriteFiles(dir, policyfs.SetB); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			waitFor(t, 2*time.Second, "the recheck", func() bool { return len(rec.list()) == 2 })
+			time.Sleep(100 * time.Millisecond) // no further load follows
+			cancel()
+			<-done
+			ev := rec.list()
+			if len(ev) != 2 || ev[1].Trigger != reload.TriggerRecheck || ev[1].Err != nil || ev[1].Changed != changed {
+				t.Errorf("events after start: %+v", ev)
+			}
+			if changed && a.Policy().Revision() != digestOf(t, policyfs.SetB) {
+				t.Errorf("the recheck did not pick up set B")
+			}
+		})
 	}
 }
 
@@ -168,7 +249,7 @@ func TestInvalidStartKeepsNothing(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(policyfs.SetC["two.yaml"]), 0o644)
 	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
-	r := reload.New(dir, a, reload.Options{Secrets: testEnv})
+	r := reload.New(dir, a, reload.Config{Secrets: testEnv})
 	if err := r.Load(reload.TriggerStart); err == nil || a.Policy() != nil {
 		t.Fatalf("an invalid first set: err %v, policy %v", err, a.Policy())
 	}
@@ -184,7 +265,7 @@ func TestVolumeSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := start(t, v.Dir, reload.Options{})
+	f := start(t, v.Dir, reload.Config{})
 	revB := digestOf(t, policyfs.SetB)
 	v.Write(policyfs.SetB)
 	took := waitFor(t, 2*time.Second, "reload to set B", func() bool { return f.a.Policy().Revision() == revB })
@@ -210,7 +291,7 @@ func TestGitSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := start(t, g.Path(), reload.Options{})
+	f := start(t, g.Path(), reload.Config{})
 	if got := f.r.Status().Revision; got != shaA {
 		t.Fatalf("revision %q, want the commit %s", got, shaA)
 	}
@@ -229,7 +310,7 @@ func TestGitSync(t *testing.T) {
 func TestWriteRenameAndFilesComingAndGoing(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
-	f := start(t, dir, reload.Options{})
+	f := start(t, dir, reload.Config{})
 	ctx := context.Background()
 
 	policyfs.WriteRename(filepath.Join(dir, "one.yaml"), "endpoints:"+policyfs.TokenEndpoint("one", "edited"))
@@ -276,7 +357,7 @@ endpoints:
 `, filepath.Join(sv.Dir, "github"), filepath.Join(sv.Dir, "github-next"))), 0o644)
 
 	f := &fixture{a: authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})}), rec: &recorder{}}
-	f.r = reload.New(dir, f.a, reload.Options{Secrets: testEnv, Notify: f.rec.notify})
+	f.r = reload.New(dir, f.a, reload.Config{Secrets: testEnv, Notify: f.rec.notify})
 	if err := f.r.Load(reload.TriggerStart); err == nil {
 		t.Fatal("loaded with a missing secret file")
 	}
@@ -322,7 +403,7 @@ endpoints:
 func TestTriggerAndManual(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
-	f := start(t, dir, reload.Options{Manual: true})
+	f := start(t, dir, reload.Config{Manual: true})
 	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", "signalled")), 0o644)
 	time.Sleep(3 * reload.DefaultDebounce)
 	if n := len(f.rec.list()); n != 1 {
@@ -341,7 +422,7 @@ func TestTriggerAndManual(t *testing.T) {
 func TestDebounce(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "one.yaml"), []byte(policyfs.SetA["one.yaml"]), 0o644)
-	f := start(t, dir, reload.Options{Debounce: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
+	f := start(t, dir, reload.Config{Debounce: 100 * time.Millisecond, MaxDelay: 400 * time.Millisecond})
 	for i := range 20 {
 		os.WriteFile(filepath.Join(dir, "one.yaml"), []byte("endpoints:"+policyfs.TokenEndpoint("one", fmt.Sprint(i))), 0o644)
 		time.Sleep(2 * time.Millisecond)
@@ -383,7 +464,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := start(t, v.Dir, reload.Options{})
+	f := start(t, v.Dir, reload.Config{})
 	revs := map[string]string{digestOf(t, policyfs.SetA): "a", digestOf(t, policyfs.SetB): "b"}
 
 	const workers, maxPerWorker = 2, 500000
@@ -489,7 +570,7 @@ endpoints:
     verify: {token: {header: x-token, secrets: [{env: TOKEN}]}}
     source: {ip_lists: {senders: lists/senders.txt}}
 `), 0o644)
-	f := start(t, dir, reload.Options{})
+	f := start(t, dir, reload.Config{})
 	from := func(addr string) authz.Reason {
 		r := tokenRequest("/gh", testEnv["TOKEN"])
 		r.Source = netip.AddrPortFrom(netip.MustParseAddr(addr), 1234)
