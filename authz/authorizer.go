@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -63,12 +62,12 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 		d.RequestID = r.ID
 		return d
 	}
-	e, reason, why := p.selectEndpoint(r)
+	e, reason, detail := p.selectEndpoint(r)
 	var d Decision
 	if e == nil {
-		d = deny(nil, reason, why)
+		d = deny(nil, reason, detail)
 	} else {
-		d = a.checkEndpoint(ctx, e, r, reason)
+		d = a.checkEndpoint(ctx, e, r, reason, detail)
 	}
 	d.RequestID = r.ID
 	d.Revision = p.revision
@@ -89,9 +88,9 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 // cryptography, so a flood is cut cheaply; then the signature; then the
 // payload, so an unauthenticated sender learns nothing of its rules; and the
 // nonce last.
-func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request, selected Reason) Decision {
+func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request, selected Reason, detail string) Decision {
 	if selected != OK {
-		return deny(e, selected, "")
+		return deny(e, selected, detail)
 	}
 	if e.Source != nil {
 		if err := e.Source.check(r.Source.Addr()); err != nil {
@@ -111,6 +110,9 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	if r.BodyTruncated {
 		return deny(e, BodyTruncated, "")
+	}
+	if reason, detail := checkBodyForwarded(r); reason != OK {
+		return deny(e, reason, detail)
 	}
 	if hs, ok := e.Verifier.(Handshaker); ok && e.Handshakes {
 		resp, err := hs.Handshake(r, now)
@@ -220,7 +222,7 @@ func (e *endpoint) allowHeaders(r *Request, deliveryID string, verified bool) (s
 	remove = e.removeHeaders
 	extra := 0
 	for name := range r.Header {
-		if strings.HasPrefix(name, HeaderPrefix) && !setsHeader(set, name) {
+		if isTrustHeader(name) && !setsHeader(set, name) {
 			extra++
 		}
 	}
@@ -229,11 +231,32 @@ func (e *endpoint) allowHeaders(r *Request, deliveryID string, verified bool) (s
 	}
 	remove = append(make([]string, 0, len(remove)+extra), remove...)
 	for name := range r.Header {
-		if strings.HasPrefix(name, HeaderPrefix) && !setsHeader(set, name) {
+		if isTrustHeader(name) && !setsHeader(set, name) {
 			remove = append(remove, name)
 		}
 	}
 	return set, remove
+}
+
+// isTrustHeader reports whether a request header passes for one of
+// hookguard's own: its lower-case name starts with [HeaderPrefix] when
+// every "_" is read as "-". CGI, WSGI and many frameworks turn both
+// spellings into the same variable (HTTP_X_HOOKGUARD_VERIFIED), so a
+// sender's x_hookguard_verified must go as surely as x-hookguard-verified.
+func isTrustHeader(name string) bool {
+	if len(name) < len(HeaderPrefix) {
+		return false
+	}
+	for i := 0; i < len(HeaderPrefix); i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		}
+		if c != HeaderPrefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func setsHeader(set []HeaderValue, name string) bool {

@@ -127,6 +127,13 @@ func TestCheckAllowHeaders(t *testing.T) {
 		"x-id":                  "delivery-7",
 		"x-hookguard-verified":  "spoofed",
 		"x-hookguard-something": "spoofed",
+		// What CGI and WSGI servers read as the same variables.
+		"x_hookguard_verified": "spoofed",
+		"x-hookguard_endpoint": "spoofed",
+		"x_hookguard-other":    "spoofed",
+		// Look-alikes that are not trust headers stay.
+		"x-hookguardverified": "kept",
+		"x_hookguard":         "kept",
 	}, "{}"))
 	if d.Outcome() != authz.OutcomeAllow || !d.Verified || d.Endpoint != "hooks" || d.Scheme != "stub" || d.DeliveryID != "delivery-7" {
 		t.Fatalf("decision %+v", d)
@@ -141,9 +148,9 @@ func TestCheckAllowHeaders(t *testing.T) {
 		t.Errorf("SetHeaders = %v, want %v", d.SetHeaders, wantSet)
 	}
 	// x-hookguard-verified is overwritten by SetHeaders; any other
-	// x-hookguard-* header must be removed.
+	// x-hookguard-* header, in any spelling of - and _, must be removed.
 	remove := slices.Sorted(slices.Values(d.RemoveHeaders))
-	if want := []string{"x-hookguard-something", "x-sig"}; !slices.Equal(remove, want) {
+	if want := []string{"x-hookguard-something", "x-hookguard_endpoint", "x-sig", "x_hookguard-other", "x_hookguard_verified"}; !slices.Equal(remove, want) {
 		t.Errorf("RemoveHeaders = %v, want %v", remove, want)
 	}
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // HeaderPrefix starts the names of the headers hookguard sets on allowed
-// requests. Every incoming header with this prefix is removed, so a client
-// cannot pass itself off as verified.
+// requests. Every incoming header with this prefix, also spelled with "_"
+// for "-", is removed, so a client cannot pass itself off as verified.
 const HeaderPrefix = "x-hookguard-"
 
 // The headers set on every allowed request.

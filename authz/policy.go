@@ -3,6 +3,7 @@ package authz
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,6 +53,11 @@ type Match struct {
 	Path, PathPrefix string
 	// Methods are the allowed methods, upper case; empty means POST.
 	Methods []string
+	// PathParameters accepts ";parameters" in path segments, which are
+	// then ignored for matching. Without it such a request is refused
+	// with [NonCanonicalRequest], since routers and frameworks disagree on
+	// what a parameter is.
+	PathParameters bool
 }
 
 // Policy is an immutable, compiled policy snapshot: everything a request
@@ -70,6 +76,7 @@ type endpoint struct {
 	wildcardHosts []string // ".example.com" for "*.example.com"
 	anyHost       bool
 	methods       []string
+	foldedPath    string        // Match.Path or Match.PathPrefix in foldPath form
 	setHeaders    []HeaderValue // x-hookguard-endpoint, then the policy's
 	removeHeaders []string      // the policy's, then the verifier's credentials
 }
@@ -113,6 +120,9 @@ func compileEndpoint(e *Endpoint) *endpoint {
 			c.exactHosts = make(map[string]struct{})
 		}
 		c.exactHosts[h] = struct{}{}
+	}
+	if p := e.Match.Path + e.Match.PathPrefix; p != "" {
+		c.foldedPath = string(foldPath(nil, p))
 	}
 	c.setHeaders = append([]HeaderValue{{HeaderEndpoint, e.Name}}, e.SetHeaders...)
 	c.removeHeaders = slices.Clone(e.RemoveHeaders)
@@ -180,43 +190,90 @@ func (p *Policy) Endpoints() []*Endpoint {
 // selectEndpoint finds the endpoint for r: the one Envoy names in its
 // context extensions, else the most specific whose host, path and method
 // match. When host and path match some endpoint but no such endpoint allows
-// the method, it returns that endpoint with MethodNotAllowed. The string is
-// the log detail of a NoEndpoint: which name a route asked for that the
-// policy does not define.
-func (p *Policy) selectEndpoint(r *Request) (*endpoint, Reason, string) {
+// the method, it returns that endpoint with MethodNotAllowed.
+//
+// The path and authority must be in canonical form (see checkPath and
+// canonicalHost), and a path that matches an endpoint only once folded
+// (foldPath: another case, trailing dots, spaces or slashes) is refused
+// rather than matched to a broader endpoint: hookguard must never read a
+// request more loosely than the router in front of it or the upstream
+// behind it. detail says what was wrong, without quoting the request.
+func (p *Policy) selectEndpoint(r *Request) (e *endpoint, reason Reason, detail string) {
+	path := r.Path
+	perr := checkPath(path)
+	if perr == errPathParameters {
+		path = stripPathParameters(path)
+	} else if perr != nil {
+		return nil, NonCanonicalRequest, perr.Error()
+	}
 	if name, ok := r.ContextExtensions[EndpointExtension]; ok {
-		e := p.byName[name]
+		e = p.byName[name]
 		if e == nil {
 			// The name comes from Envoy's route configuration, not from
 			// the sender, but is bounded all the same: it goes to the log.
 			return nil, NoEndpoint, fmt.Sprintf("the route names endpoint %.64q, which the policy does not define", name)
 		}
-		if !e.allowsMethod(r.Method) {
-			return e, MethodNotAllowed, ""
+	} else {
+		host, err := canonicalHost(r.Host)
+		if err != nil {
+			return nil, NonCanonicalRequest, err.Error()
 		}
-		return e, OK, ""
+		e, reason = p.matchRoute(host, path, r.Method)
+		if reason == NonCanonicalRequest {
+			return nil, reason, "path is a near miss of endpoint " + strconv.Quote(e.Name) + "'s (case, trailing dots, spaces or slashes)"
+		}
+		if e == nil {
+			return nil, reason, ""
+		}
 	}
-	host := hostname(r.Host)
+	if perr == errPathParameters && !e.Match.PathParameters {
+		return e, NonCanonicalRequest, perr.Error()
+	}
+	if !e.allowsMethod(r.Method) {
+		return e, MethodNotAllowed, ""
+	}
+	return e, OK, ""
+}
+
+// matchRoute finds the most specific endpoint whose host and path match,
+// preferring one that allows method. An endpoint that comes first in that
+// order and matches the path only once both are folded is a near miss: it
+// is returned with NonCanonicalRequest.
+func (p *Policy) matchRoute(host, path, method string) (*endpoint, Reason) {
+	var buf [256]byte
+	var folded []byte // computed on the first endpoint with a path
 	var wrongMethod *endpoint
 	for _, e := range p.routes {
 		if e.Match.Path == "" && e.Match.PathPrefix == "" && e.anyHost {
 			// An endpoint without a match is reachable only by name.
 			continue
 		}
-		if !e.matchesHost(host) || !e.matchesPath(r.Path) {
+		if !e.matchesHost(host) {
 			continue
 		}
-		if e.allowsMethod(r.Method) {
-			return e, OK, ""
+		if !e.matchesPath(path) {
+			if e.foldedPath == "" {
+				continue
+			}
+			if folded == nil {
+				folded = foldPath(buf[:0], path)
+			}
+			if wrongMethod == nil && e.matchesFolded(folded) {
+				return e, NonCanonicalRequest
+			}
+			continue
+		}
+		if e.allowsMethod(method) {
+			return e, OK
 		}
 		if wrongMethod == nil {
 			wrongMethod = e
 		}
 	}
 	if wrongMethod != nil {
-		return wrongMethod, MethodNotAllowed, ""
+		return wrongMethod, MethodNotAllowed
 	}
-	return nil, NoEndpoint, ""
+	return nil, NoEndpoint
 }
 
 func (e *endpoint) allowsMethod(m string) bool {
@@ -243,29 +300,26 @@ func (e *endpoint) matchesPath(path string) bool {
 	case e.Match.Path != "":
 		return path == e.Match.Path
 	case e.Match.PathPrefix != "":
-		prefix := e.Match.PathPrefix
-		if !strings.HasPrefix(path, prefix) {
-			return false
-		}
-		// Whole segments only: /hooks/github must not match /hooks/githubx.
-		return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
+		return hasSegmentPrefix(path, e.Match.PathPrefix)
 	default:
 		return true
 	}
 }
 
-// hostname strips the port from an :authority and lower-cases it, without
-// allocating when it is already lower case.
-func hostname(authority string) string {
-	h := authority
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
+// matchesFolded reports whether a folded request path matches the
+// endpoint's folded path or prefix.
+func (e *endpoint) matchesFolded(folded []byte) bool {
+	if e.Match.Path != "" {
+		return string(folded) == e.foldedPath
 	}
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	for i := 0; i < len(h); i++ {
-		if 'A' <= h[i] && h[i] <= 'Z' {
-			return strings.ToLower(h)
-		}
+	return hasSegmentPrefix(string(folded), e.foldedPath)
+}
+
+// hasSegmentPrefix reports whether prefix is a prefix of path made of whole
+// segments: /hooks/github is one of /hooks/github/x, not of /hooks/githubx.
+func hasSegmentPrefix(path, prefix string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
 	}
-	return h
+	return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
 }

@@ -91,6 +91,7 @@ func TestReasonStatuses(t *testing.T) {
 		authz.SourceNotAllowed: 403, authz.ClientCertificateRequired: 401, authz.ClientIdentityDenied: 403,
 		authz.RateLimited: 429, authz.BodyTooLarge: 413, authz.UnsupportedMediaType: 415,
 		authz.MalformedPayload: 400, authz.SchemaViolation: 422,
+		authz.NonCanonicalRequest: 400, authz.BodyNotForwarded: 503,
 	}
 	for _, r := range authz.Reasons() {
 		if got, ok := want[r]; !ok || r.Status() != got {

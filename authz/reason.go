@@ -22,6 +22,13 @@ const (
 	NoEndpoint Reason = "no_endpoint"
 	// MethodNotAllowed: the endpoint matches but not with this method.
 	MethodNotAllowed Reason = "method_not_allowed"
+	// NonCanonicalRequest: the path or :authority is not in canonical form
+	// (dot segments, doubled slashes, needless or encoded-separator
+	// escapes, ;parameters an endpoint does not accept, a malformed
+	// authority), or the path is a near miss of an endpoint's (another
+	// case, trailing dots, spaces or slashes). Such requests are refused,
+	// never matched loosely; see the canonical form in package doc.
+	NonCanonicalRequest Reason = "non_canonical_request"
 	// SourceNotAllowed: the source address is not allowed.
 	SourceNotAllowed Reason = "source_not_allowed"
 	// ClientCertificateRequired: the endpoint requires mTLS and the request
@@ -46,6 +53,13 @@ const (
 	// BodyTruncated: Envoy sent only part of the body, which can never
 	// verify.
 	BodyTruncated Reason = "body_truncated"
+	// BodyNotForwarded: the request declares a body (content-length, or a
+	// chunked transfer) that Envoy did not send, or sent with another
+	// length: Envoy's with_request_body, or Istio's
+	// includeRequestBodyInCheck, is missing or too small. Nothing is
+	// verified over a body that is not the one forwarded; the provider
+	// retries once the gateway is fixed.
+	BodyNotForwarded Reason = "body_not_forwarded"
 	// BodyTooLarge: the body is larger than the endpoint accepts.
 	BodyTooLarge Reason = "body_too_large"
 	// UnsupportedMediaType: the content type is not one the endpoint
@@ -86,7 +100,7 @@ func (r Reason) Status() int {
 		return http.StatusRequestEntityTooLarge
 	case UnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
-	case MalformedPayload:
+	case MalformedPayload, NonCanonicalRequest:
 		return http.StatusBadRequest
 	case SchemaViolation:
 		return http.StatusUnprocessableEntity
@@ -94,6 +108,10 @@ func (r Reason) Status() int {
 		return http.StatusConflict
 	case BodyTruncated:
 		return http.StatusRequestEntityTooLarge
+	case BodyNotForwarded:
+		// A gateway misconfiguration, not the sender's fault: providers
+		// retry a 503, and the delivery goes through once it is fixed.
+		return http.StatusServiceUnavailable
 	default:
 		// Unavailable, and any reason this switch does not know: a reason
 		// without a status is a bug, and a bug must not answer anything
@@ -104,10 +122,10 @@ func (r Reason) Status() int {
 
 // Reasons lists every reason, in declaration order.
 func Reasons() []Reason {
-	return []Reason{OK, NoEndpoint, MethodNotAllowed, SourceNotAllowed,
+	return []Reason{OK, NoEndpoint, MethodNotAllowed, NonCanonicalRequest, SourceNotAllowed,
 		ClientCertificateRequired, ClientIdentityDenied, RateLimited,
 		SignatureMissing, SignatureInvalid, TimestampOutOfWindow, Replayed,
-		BodyTruncated, BodyTooLarge, UnsupportedMediaType, MalformedPayload,
+		BodyTruncated, BodyNotForwarded, BodyTooLarge, UnsupportedMediaType, MalformedPayload,
 		SchemaViolation, Handshake, Unavailable}
 }
 

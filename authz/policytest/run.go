@@ -237,6 +237,11 @@ func (f *File) request(dir string, c *Case, now time.Time) (*authz.Request, erro
 		BodyTruncated: q.BodyTruncated,
 		Principal:     q.Principal,
 	}
+	if r.Path == "" {
+		// A case that names its endpoint need not give a path; Envoy
+		// always sends one, and only a canonical one is accepted.
+		r.Path = "/"
+	}
 	if r.Method == "" {
 		r.Method = "POST"
 	}
