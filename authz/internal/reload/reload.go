@@ -211,6 +211,11 @@ type Reloader struct {
 
 	mu     sync.Mutex
 	status Status
+
+	// afterLoad, when set (by tests), runs between a load and the update
+	// of the watches, where a change to a newly referenced file is
+	// otherwise unseen.
+	afterLoad func()
 }
 
 // New returns a Reloader for the policy directory dir that hands every set
@@ -369,7 +374,16 @@ func (r *Reloader) Run(ctx context.Context) error {
 		pending = false
 		timer.Stop()
 		r.Load(trigger)
-		ws.update(r.watchTargets())
+		if r.afterLoad != nil {
+			r.afterLoad()
+		}
+		if ws.update(r.watchTargets()) {
+			// The set just loaded reads files that were not watched
+			// while it loaded (a new secret file, IP list or schema):
+			// a change to one in between went unseen, so check once
+			// more, as at start.
+			schedule()
+		}
 	}
 	for {
 		select {

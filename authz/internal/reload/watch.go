@@ -34,8 +34,10 @@ func newWatchSet(w *fsnotify.Watcher, onError func(error)) *watchSet {
 	return &watchSet{w: w, dirs: map[string]*watched{}, onError: onError}
 }
 
-// update re-resolves dir and files and moves the watches to match.
-func (s *watchSet) update(dir string, files []string) {
+// update re-resolves dir and files and moves the watches to match. grew
+// reports whether a path is watched now that was not before: a change to it
+// made before this call went unseen.
+func (s *watchSet) update(dir string, files []string) (grew bool) {
 	want := map[string]*watched{}
 	add := func(d, name string) {
 		wd := want[d]
@@ -80,17 +82,30 @@ func (s *watchSet) update(dir string, files []string) {
 			_ = s.w.Remove(d)
 		}
 	}
-	for d := range want {
-		if s.dirs[d] == nil {
+	for d, wd := range want {
+		old := s.dirs[d]
+		if old == nil {
 			if err := s.w.Add(d); err != nil {
 				if !errors.Is(err, fs.ErrNotExist) {
 					s.onError(fmt.Errorf("watch %s: %w", d, err))
 				}
 				delete(want, d)
+				continue
+			}
+			grew = true
+			continue
+		}
+		if wd.all && !old.all {
+			grew = true
+		}
+		for name := range wd.names {
+			if !old.all && !old.names[name] {
+				grew = true
 			}
 		}
 	}
 	s.dirs = want
+	return grew
 }
 
 // relevant reports whether an event on path may change the policy.
