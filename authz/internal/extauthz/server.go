@@ -105,12 +105,13 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, status int, el
 //     route naming an endpoint the policy lacks) and method_not_allowed
 //     (e.g. a GET on a webhook path).
 //   - warn: every other denial, in ENFORCE and DRY_RUN mode alike. A
-//     signature, timestamp, replay, source, client identity, rate, body or
-//     payload failure on a real endpoint is either someone trying it or a
+//     non-canonical path or host, a signature, timestamp, replay, source,
+//     client identity, rate, body or payload failure on a real endpoint is either someone trying it or a
 //     real sender's deliveries being lost; in DRY_RUN mode, showing those is
 //     the point.
-//   - error: unavailable, or a reason this switch does not know: hookguard
-//     could not decide, and an operator must look.
+//   - error: unavailable, body_not_forwarded (the gateway does not send
+//     bodies: every delivery with one is lost until it is fixed), or a
+//     reason this switch does not know: an operator must look.
 //
 // Metrics count every decision whatever its level.
 func logLevel(d *authz.Decision) zerolog.Level {
@@ -120,7 +121,7 @@ func logLevel(d *authz.Decision) zerolog.Level {
 	case authz.SourceNotAllowed, authz.ClientCertificateRequired, authz.ClientIdentityDenied,
 		authz.RateLimited, authz.SignatureMissing, authz.SignatureInvalid, authz.TimestampOutOfWindow,
 		authz.Replayed, authz.BodyTruncated, authz.BodyTooLarge, authz.UnsupportedMediaType,
-		authz.MalformedPayload, authz.SchemaViolation:
+		authz.MalformedPayload, authz.SchemaViolation, authz.NonCanonicalRequest:
 		return zerolog.WarnLevel
 	default:
 		return zerolog.ErrorLevel

@@ -387,6 +387,8 @@ func TestLogLevelOfEveryReason(t *testing.T) {
 		authz.UnsupportedMediaType:      zerolog.WarnLevel,
 		authz.MalformedPayload:          zerolog.WarnLevel,
 		authz.SchemaViolation:           zerolog.WarnLevel,
+		authz.NonCanonicalRequest:       zerolog.WarnLevel,
+		authz.BodyNotForwarded:          zerolog.ErrorLevel,
 		authz.Unavailable:               zerolog.ErrorLevel,
 		authz.Reason("made_up"):         zerolog.ErrorLevel,
 	}

@@ -46,9 +46,9 @@ endpoints:
 	}
 	writePolicy(`{env: TOKEN}`)
 
-	a := authz.NewAuthorizer(replay.NewMemory(10, nil), nil)
+	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10})})
 	rec := &recorder{}
-	r := reload.New(dir, a, reload.Options{Secrets: testEnv, Debounce: 20 * time.Millisecond, Notify: rec.notify})
+	r := reload.New(dir, a, reload.Config{Secrets: testEnv, Debounce: 20 * time.Millisecond, Notify: rec.notify})
 	var armed atomic.Bool
 	reload.SetAfterLoad(r, func() {
 		if armed.CompareAndSwap(true, false) {
@@ -76,7 +76,7 @@ endpoints:
 		for _, kv := range h {
 			req.Header[strings.ToLower(kv.Name)] = kv.Value
 		}
-		return a.Check(context.Background(), req).Allow
+		return a.Check(context.Background(), req).Outcome() == authz.OutcomeAllow
 	}
 	armed.Store(true)
 	writePolicy(fmt.Sprintf(`{file: %s}`, secret))
