@@ -3,10 +3,11 @@
 //
 // A policy directory is every *.yaml and *.yml file directly in it. Each file
 // is YAML, converted to JSON and decoded with protojson into the schema of
-// proto/hookguard/policy/v1, with unknown fields refused. Loading then
-// validates every field, resolves every secret reference and builds every
-// verifier, collecting all problems at once, each with its file, line,
-// endpoint and field. Nothing is parsed again per request.
+// proto/hookguard/policy/v1, with unknown fields refused and enum values
+// taken by name in upper or lower case, with - for _. Loading then validates
+// every field, resolves every secret reference and builds every verifier,
+// collecting all problems at once, each with its file, line, endpoint and
+// field. Nothing is parsed again per request.
 package policy
 
 import (
@@ -25,6 +26,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hookguard/hookguard/authz"
@@ -358,23 +360,18 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	report := func(field, msg string) {
 		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		report("", err.Error())
-		return
-	}
 	before := len(c.errs)
-	checkFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
-	shapeErrs := len(c.errs) > before
-	// With unknown fields reported, decode the rest anyway, so one run
-	// lists every problem of the endpoint, not just its typos.
+	// With unknown fields and enum values reported, decode the rest
+	// anyway, so one run lists every problem of the endpoint, not just
+	// its typos.
 	var ep policyv1.Endpoint
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: shapeErrs}).Unmarshal(raw, &ep); err != nil {
-		if !shapeErrs {
+	if err := decodeChecked(raw, &ep, report); err != nil {
+		if len(c.errs) == before {
 			report("", protojsonMessage(err))
 		}
 		return
 	}
+	shapeErrs := len(c.errs) > before
 	warn := func(field, msg string) {
 		c.warnings = append(c.warnings, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
@@ -383,6 +380,27 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	if ok && !shapeErrs {
 		c.endpoints = append(c.endpoints, e)
 	}
+}
+
+// decodeChecked checks raw with checkFields and decodes the tree it returns
+// into m: enum values spelled as protojson expects them, and what
+// checkFields reported and dropped not refused a second time. An error
+// means m was not decoded; it adds nothing when checkFields reported
+// something, as protojson then refuses a value checkFields already named.
+func decodeChecked(raw []byte, m proto.Message, report func(field, msg string)) error {
+	// Numbers stay as written, so they encode back unchanged (a float64
+	// would round a large uint64).
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var tree any
+	if err := d.Decode(&tree); err != nil {
+		return err
+	}
+	clean, err := json.Marshal(checkFields(m.ProtoReflect().Descriptor(), tree, "", report))
+	if err != nil {
+		return err
+	}
+	return protojson.Unmarshal(clean, m)
 }
 
 // endpointLabel names an endpoint in diagnostics: its name when it has a
