@@ -297,9 +297,8 @@ func (c *compiler) file(name string, data []byte) {
 	// last one silently winning.
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		// One line per diagnostic: the YAML library's errors span several.
-		msg := strings.Join(strings.Fields(err.Error()), " ")
-		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + msg})
+		line, msg := yamlError(err, data)
+		c.errs = append(c.errs, &Diagnostic{File: name, Line: line, Message: msg})
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
@@ -427,19 +426,6 @@ var protojsonNoise = regexp.MustCompile(`^proto:\s*|\s*\(line \d+:\d+\)`)
 // remains, such as a number out of range.
 func protojsonMessage(err error) string {
 	return protojsonNoise.ReplaceAllString(err.Error(), "")
-}
-
-// yamlLine finds "line N" in a YAML error.
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrorLine(err error) int {
-	m := yamlLine.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(m[1], &n)
-	return n
 }
 
 func sortedKeys[V any](m map[string]V) []string {
