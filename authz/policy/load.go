@@ -96,6 +96,28 @@ const maxLoadAttempts = 5
 // every symlink, reads the files it resolved to, and starts over when any
 // resolution changed meanwhile. It never mixes files of two versions.
 func Load(dir string, opts Options) (*Result, error) {
+	s, err := readConsistent(dir)
+	if err != nil {
+		return nil, err
+	}
+	return compileFiles(s, opts)
+}
+
+// Identify returns the revision and digest of the policy set in dir, as
+// Load would report them, without compiling it: for a report on a set that
+// does not load, which still names the version that was checked.
+func Identify(dir string) (revision, digest string, err error) {
+	s, err := readConsistent(dir)
+	if err != nil {
+		return "", "", err
+	}
+	digest = Digest(s.files, s.contents)
+	return Revision(s.realDir, digest), digest, nil
+}
+
+// readConsistent reads the policy files of dir, starting over when the
+// directory changed while they were read.
+func readConsistent(dir string) (*snapshot, error) {
 	var last error
 	for range maxLoadAttempts {
 		s, err := readSnapshot(dir)
@@ -113,7 +135,7 @@ func Load(dir string, opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			return compileFiles(s, opts)
+			return s, nil
 		}
 		// A file vanished or a link moved while reading, most likely a
 		// volume or checkout being swapped: read the new version.
