@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,12 +21,6 @@ var (
 	hostName     = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 )
 
-// knownMethods are the methods a match may list.
-var knownMethods = []string{
-	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodOptions,
-}
-
 // compileEndpoint validates ep and builds its authz.Endpoint. Every problem
 // goes to report (errors) or warn; ok is false when any error was reported.
 func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
@@ -36,7 +29,7 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, w
 
 	e = &authz.Endpoint{
 		Name:       ep.GetName(),
-		DryRun:     ep.GetMode() == policyv1.Mode_DRY_RUN,
+		DryRun:     ep.GetMode() == policyv1.Endpoint_DRY_RUN,
 		Handshakes: !ep.GetHandshake().GetDisabled(),
 	}
 	switch {
@@ -82,23 +75,22 @@ func compileMatch(m *policyv1.Match, fail func(field, msg string)) authz.Match {
 		}
 		out.Hosts = append(out.Hosts, h)
 	}
-	out.Path, out.PathPrefix = m.GetPath(), m.GetPathPrefix()
-	switch {
-	case out.Path != "" && out.PathPrefix != "":
-		fail("match", "set path or path_prefix, not both")
-	case out.Path != "" && !validPath(out.Path):
-		fail("match.path", "must start with / and hold no query string")
-	case out.PathPrefix != "" && !validPath(out.PathPrefix):
-		fail("match.path_prefix", "must start with / and hold no query string")
-	}
-	for i, meth := range m.GetMethods() {
-		meth = strings.ToUpper(meth)
-		if !slices.Contains(knownMethods, meth) {
-			fail(fmt.Sprintf("match.methods[%d]", i), "unknown method; use one of "+strings.Join(knownMethods, ", "))
-			continue
+	switch p := m.GetPathMatch().(type) {
+	case *policyv1.Match_Path:
+		out.Path = p.Path
+		if !validPath(p.Path) {
+			fail("match.path", "must start with / and hold no query string")
 		}
-		if !slices.Contains(out.Methods, meth) {
-			out.Methods = append(out.Methods, meth)
+	case *policyv1.Match_PathPrefix:
+		out.PathPrefix = p.PathPrefix
+		if !validPath(p.PathPrefix) {
+			fail("match.path_prefix", "must start with / and hold no query string")
+		}
+	}
+	for _, meth := range m.GetMethods() {
+		// The enum's value names are the methods' names.
+		if name := meth.String(); !slices.Contains(out.Methods, name) {
+			out.Methods = append(out.Methods, name)
 		}
 	}
 	return out

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"bytes"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -174,4 +176,95 @@ func deref(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// yamlError is the line and message of the diagnostic of a file that is not
+// YAML, with a hint at the usual cause of the common mistakes.
+//
+// The YAML library (go.yaml.in/yaml/v2, under sigs.k8s.io/yaml) reports a
+// syntax error as "yaml: line N: problem", where N is the 1-based line of
+// the problem when its scanner found it but the 0-based one when its parser
+// did, and with no line at all for a problem on the first line. Reported as
+// is, a key indented one space too few on line 5 would be blamed on line 4.
+// TestYAMLErrorLines pins this down, so a library that changes it fails
+// there.
+func yamlError(err error, data []byte) (line int, msg string) {
+	// One line per diagnostic: the library's errors span several.
+	text := strings.Join(strings.Fields(err.Error()), " ")
+	m := yamlSyntax.FindStringSubmatch(text)
+	if m == nil {
+		return firstLine(text), "invalid YAML: " + text
+	}
+	problem, known := yamlProblems[m[2]]
+	switch {
+	case m[1] != "":
+		line, _ = strconv.Atoi(m[1])
+		if problem.parser {
+			line++
+		}
+	case known:
+		line = 1
+	default:
+		// Not a syntax error, such as a key given twice ("yaml:
+		// unmarshal errors: line 16: key "mode" already set in map"),
+		// whose lines are right.
+		return firstLine(text), "invalid YAML: " + text
+	}
+	// A problem found at the end of the file, such as a bracket never
+	// closed, is on its last line, not the one after.
+	line = min(line, lastLine(data))
+	msg = "invalid YAML: " + m[2]
+	if problem.hint != "" {
+		msg += "; " + problem.hint
+	}
+	return line, msg
+}
+
+// yamlSyntax splits a syntax error of the YAML library.
+var yamlSyntax = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// yamlProblems are the syntax errors the YAML library's parser reports, all
+// of them, so that their 0-based lines can be told apart, and the scanner's
+// errors a policy author is likely to meet, each with what usually causes
+// it.
+var yamlProblems = map[string]struct {
+	parser bool
+	hint   string
+}{
+	"did not find expected key":                                    {true, "check the indentation of this line: the keys of one mapping line up in one column"},
+	"did not find expected '-' indicator":                          {true, "check the indentation of this line: the items of one list start with - in one column, and an item's keys line up with its first key"},
+	"did not find expected ',' or ']'":                             {true, "a [ before this point is not closed"},
+	"did not find expected ',' or '}'":                             {true, "a { before this point is not closed"},
+	"did not find expected node content":                           {true, ""},
+	"did not find expected <document start>":                       {true, ""},
+	"did not find expected <stream-start>":                         {true, ""},
+	"found duplicate %YAML directive":                              {true, ""},
+	"found duplicate %TAG directive":                               {true, ""},
+	"found incompatible YAML document":                             {true, ""},
+	"found undefined tag handle":                                   {true, ""},
+	"mapping values are not allowed in this context":               {false, "check the indentation of this line: indented deeper than the key before it, it reads as part of that key's value; and quote a value that holds \": \""},
+	"found a tab character that violates indentation":              {false, "indent with spaces: YAML does not allow tabs"},
+	"found a tab character where an indentation space is expected": {false, "indent with spaces: YAML does not allow tabs"},
+	"found character that cannot start any token":                  {false, "quote a value that starts with @ or `, and indent with spaces, not tabs"},
+	"found unexpected end of stream":                               {false, "a quoted value is not closed"},
+}
+
+// yamlLine is a line number in a YAML error.
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// firstLine finds the first "line N" in a YAML error, or 0.
+func firstLine(text string) int {
+	m := yamlLine.FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// lastLine is the number of the last line of data that is not blank; 1 for
+// a file without one.
+func lastLine(data []byte) int {
+	data = bytes.TrimRight(data, " \t\r\n")
+	return bytes.Count(data, []byte("\n")) + 1
 }

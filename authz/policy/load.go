@@ -3,10 +3,11 @@
 //
 // A policy directory is every *.yaml and *.yml file directly in it. Each file
 // is YAML, converted to JSON and decoded with protojson into the schema of
-// proto/hookguard/policy/v1, with unknown fields refused. Loading then
-// validates every field, resolves every secret reference and builds every
-// verifier, collecting all problems at once, each with its file, line,
-// endpoint and field. Nothing is parsed again per request.
+// proto/hookguard/policy/v1, with unknown fields refused and enum values
+// taken by name in upper or lower case, with - for _. Loading then validates
+// every field, resolves every secret reference and builds every verifier,
+// collecting all problems at once, each with its file, line, endpoint and
+// field. Nothing is parsed again per request.
 package policy
 
 import (
@@ -25,6 +26,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hookguard/hookguard/authz"
@@ -94,6 +96,28 @@ const maxLoadAttempts = 5
 // every symlink, reads the files it resolved to, and starts over when any
 // resolution changed meanwhile. It never mixes files of two versions.
 func Load(dir string, opts Options) (*Result, error) {
+	s, err := readConsistent(dir)
+	if err != nil {
+		return nil, err
+	}
+	return compileFiles(s, opts)
+}
+
+// Identify returns the revision and digest of the policy set in dir, as
+// Load would report them, without compiling it: for a report on a set that
+// does not load, which still names the version that was checked.
+func Identify(dir string) (revision, digest string, err error) {
+	s, err := readConsistent(dir)
+	if err != nil {
+		return "", "", err
+	}
+	digest = Digest(s.files, s.contents)
+	return Revision(s.realDir, digest), digest, nil
+}
+
+// readConsistent reads the policy files of dir, starting over when the
+// directory changed while they were read.
+func readConsistent(dir string) (*snapshot, error) {
 	var last error
 	for range maxLoadAttempts {
 		s, err := readSnapshot(dir)
@@ -111,7 +135,7 @@ func Load(dir string, opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			return compileFiles(s, opts)
+			return s, nil
 		}
 		// A file vanished or a link moved while reading, most likely a
 		// volume or checkout being swapped: read the new version.
@@ -295,9 +319,8 @@ func (c *compiler) file(name string, data []byte) {
 	// last one silently winning.
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		// One line per diagnostic: the YAML library's errors span several.
-		msg := strings.Join(strings.Fields(err.Error()), " ")
-		c.errs = append(c.errs, &Diagnostic{File: name, Line: yamlErrorLine(err), Message: "invalid YAML: " + msg})
+		line, msg := yamlError(err, data)
+		c.errs = append(c.errs, &Diagnostic{File: name, Line: line, Message: msg})
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
@@ -358,23 +381,18 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	report := func(field, msg string) {
 		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		report("", err.Error())
-		return
-	}
 	before := len(c.errs)
-	checkFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
-	shapeErrs := len(c.errs) > before
-	// With unknown fields reported, decode the rest anyway, so one run
-	// lists every problem of the endpoint, not just its typos.
+	// With unknown fields and enum values reported, decode the rest
+	// anyway, so one run lists every problem of the endpoint, not just
+	// its typos.
 	var ep policyv1.Endpoint
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: shapeErrs}).Unmarshal(raw, &ep); err != nil {
-		if !shapeErrs {
+	if err := decodeChecked(raw, &ep, report); err != nil {
+		if len(c.errs) == before {
 			report("", protojsonMessage(err))
 		}
 		return
 	}
+	shapeErrs := len(c.errs) > before
 	warn := func(field, msg string) {
 		c.warnings = append(c.warnings, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
@@ -383,6 +401,27 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	if ok && !shapeErrs {
 		c.endpoints = append(c.endpoints, e)
 	}
+}
+
+// decodeChecked checks raw with checkFields and decodes the tree it returns
+// into m: enum values spelled as protojson expects them, and what
+// checkFields reported and dropped not refused a second time. An error
+// means m was not decoded; it adds nothing when checkFields reported
+// something, as protojson then refuses a value checkFields already named.
+func decodeChecked(raw []byte, m proto.Message, report func(field, msg string)) error {
+	// Numbers stay as written, so they encode back unchanged (a float64
+	// would round a large uint64).
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var tree any
+	if err := d.Decode(&tree); err != nil {
+		return err
+	}
+	clean, err := json.Marshal(checkFields(m.ProtoReflect().Descriptor(), tree, "", report))
+	if err != nil {
+		return err
+	}
+	return protojson.Unmarshal(clean, m)
 }
 
 // endpointLabel names an endpoint in diagnostics: its name when it has a
@@ -409,19 +448,6 @@ var protojsonNoise = regexp.MustCompile(`^proto:\s*|\s*\(line \d+:\d+\)`)
 // remains, such as a number out of range.
 func protojsonMessage(err error) string {
 	return protojsonNoise.ReplaceAllString(err.Error(), "")
-}
-
-// yamlLine finds "line N" in a YAML error.
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrorLine(err error) int {
-	m := yamlLine.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(m[1], &n)
-	return n
 }
 
 func sortedKeys[V any](m map[string]V) []string {

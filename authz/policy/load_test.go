@@ -161,7 +161,7 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		{"relative path", map[string]string{"a.yaml": "endpoints:\n- name: a\n  match: {path_prefix: webhooks}\n  verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n"},
 			[]string{`match.path_prefix: must start with /`}, 1},
 		{"bad host and method", map[string]string{"a.yaml": "endpoints:\n- name: a\n  match: {hosts: [\"exa mple.com\", \"x.com:443\"], methods: [FETCH]}\n  verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n"},
-			[]string{`match.hosts[0]: must be a host name`, `match.hosts[1]: must be a host name`, `match.methods[0]: unknown method`}, 3},
+			[]string{`match.hosts[0]: must be a host name`, `match.hosts[1]: must be a host name`, `match.methods[0]: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`}, 3},
 		{"reserved and conflicting headers", map[string]string{"a.yaml": "endpoints:\n- name: a\n  verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n  on_allow:\n    set_headers: {x-hookguard-verified: 'yes', x-a: b}\n    remove_headers: [x-a, host]\n"},
 			[]string{`on_allow.set_headers.x-hookguard-verified: x-hookguard-* headers are reserved`, `on_allow.remove_headers[0]: also in set_headers`, `on_allow.remove_headers[1]: Envoy does not let`}, 3},
 		{"token without header", map[string]string{"a.yaml": "endpoints:\n- name: a\n  verify: {token: {secrets: [{env: GITHUB_SECRET}]}}\n"},

@@ -19,8 +19,6 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go4.org/netipx"
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/hookguard/hookguard/authz"
@@ -50,15 +48,13 @@ func (c *compiler) defaultsBlock(file string, raw json.RawMessage) {
 		report("", "defaults already set in "+c.defaults.file+"; a directory has one defaults block")
 		return
 	}
-	var tree any
-	json.Unmarshal(raw, &tree)
 	before := len(c.errs)
-	checkFields((&policyv1.Defaults{}).ProtoReflect().Descriptor(), tree, "", report)
+	var d policyv1.Defaults
+	err := decodeChecked(raw, &d, report)
 	if len(c.errs) > before {
 		return
 	}
-	var d policyv1.Defaults
-	if err := protojson.Unmarshal(raw, &d); err != nil {
+	if err != nil {
 		report("", protojsonMessage(err))
 		return
 	}
@@ -252,14 +248,12 @@ func (c *compiler) stageRateLimit(e *authz.Endpoint, rl *policyv1.RateLimit, rep
 	if p.Limit.Burst == 0 {
 		p.Limit.Burst = max(1, int(perSecond+0.999))
 	}
-	for i, per := range rl.GetPer() {
+	for _, per := range rl.GetPer() {
 		switch per {
-		case "source":
+		case policyv1.RateLimit_SOURCE:
 			p.PerSource = true
-		case "endpoint":
+		case policyv1.RateLimit_ENDPOINT:
 			p.PerEndpoint = true
-		default:
-			report(fmt.Sprintf("rate_limit.per[%d]", i), `must be "source" or "endpoint"`)
 		}
 	}
 	if len(rl.GetPer()) == 0 {

@@ -103,7 +103,7 @@ func TestStageErrors(t *testing.T) {
 		{"rates that are not numbers", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: NaN/s}\n  - name: b\n" + stageSecretRef + "    rate_limit: {rate: Inf/m}\n  - name: c\n" + stageSecretRef + "    rate_limit: {rate: 1e9/s}\n"},
 			[]string{`endpoint "a": rate_limit.rate: invalid rate "NaN/s"`, `endpoint "b": rate_limit.rate: invalid rate "Inf/m"`, `endpoint "c": rate_limit.rate: invalid rate "1e9/s"`}},
 		{"bad per", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: 1/s, per: [planet]}\n"},
-			[]string{`rate_limit.per[0]: must be "source" or "endpoint"`}},
+			[]string{`rate_limit.per[0]: must be one of source, endpoint`}},
 		{"bad identity", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    client_identity: {trust_domains: ['spiffe://example.org'], sha256_fingerprints: [abc]}\n"},
 			[]string{`client_identity.trust_domains[0]: a trust domain is a name`, `client_identity.sha256_fingerprints[0]: must be 64 hex digits`}},
 		{"bad payload", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    payload: {content_types: [json], schemas: {by_value: {push: push.json}}}\n"},

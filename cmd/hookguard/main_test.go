@@ -44,7 +44,7 @@ func TestValidate(t *testing.T) {
 	t.Setenv("HG_CMD_TEST_TOKEN", "t")
 
 	code, out, _ := runCmd(t, "", "validate", good)
-	if code != 0 || !strings.Contains(out, "ok: 1 endpoints in 1 files, revision sha256:") || !strings.Contains(out, "warning: ") {
+	if code != 0 || !strings.Contains(out, "ok: 1 endpoint in 1 file, revision sha256:") || !strings.Contains(out, "warning: ") {
 		t.Errorf("valid dir: %d %q", code, out)
 	}
 	code, out, _ = runCmd(t, "", "validate", bad)

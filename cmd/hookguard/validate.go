@@ -54,6 +54,13 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	if res != nil {
 		warnings = res.Warnings
 	}
+	// plural counts n of a noun with an -s plural.
+	plural := func(n int, noun string) string {
+		if n != 1 {
+			noun += "s"
+		}
+		return fmt.Sprintf("%d %s", n, noun)
+	}
 	if *format == "json" {
 		out := struct {
 			Valid     bool                 `json:"valid"`
@@ -65,9 +72,19 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			// SecretChecksSkipped counts the checks of secret values that
 			// --skip-secrets made meaningless.
 			SecretChecksSkipped int `json:"secret_checks_skipped,omitempty"`
-		}{Valid: len(errs) == 0, Errors: errs, Warnings: warnings, SecretChecksSkipped: skipped}
+		}{
+			Valid: len(errs) == 0,
+			// Lists, empty or not, so a consumer never meets null.
+			Errors:              append([]*policy.Diagnostic{}, errs...),
+			Warnings:            append([]*policy.Diagnostic{}, warnings...),
+			SecretChecksSkipped: skipped,
+		}
 		if res != nil {
 			out.Revision, out.Digest, out.Endpoints = res.Revision, res.Digest, len(res.Policy.Endpoints())
+		} else {
+			// A set that does not load still names the version checked,
+			// unless the files themselves cannot be read.
+			out.Revision, out.Digest, _ = policy.Identify(dir)
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -81,7 +98,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		switch {
 		case res == nil && len(errs) == 0:
-			fmt.Fprintf(stdout, "ok: valid but for %d checks of secret values, skipped with --skip-secrets\n", skipped)
+			fmt.Fprintf(stdout, "ok: valid but for %s of secret values, skipped with --skip-secrets\n", plural(skipped, "check"))
 		case res != nil:
 			// The revision is a commit inside a Git checkout; the digest
 			// then tells uncommitted edits apart.
@@ -89,9 +106,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			if res.Digest != res.Revision {
 				digest = " (digest " + res.Digest + ")"
 			}
-			fmt.Fprintf(stdout, "ok: %d endpoints in %d files, revision %s%s\n", len(res.Policy.Endpoints()), len(res.Files), res.Revision, digest)
+			fmt.Fprintf(stdout, "ok: %s in %s, revision %s%s\n", plural(len(res.Policy.Endpoints()), "endpoint"), plural(len(res.Files), "file"), res.Revision, digest)
 		default:
-			fmt.Fprintf(stdout, "invalid: %d errors\n", len(errs))
+			fmt.Fprintf(stdout, "invalid: %s\n", plural(len(errs), "error"))
 		}
 	}
 	if len(errs) > 0 {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookguard/hookguard/authz/policy"
 )
 
 func TestAboutSecretValue(t *testing.T) {
@@ -40,5 +43,59 @@ func TestValidateSkipSecretsAndKeys(t *testing.T) {
 	code, out, _ = runCmd(t, "", "validate", "--skip-secrets", d)
 	if code != 1 || !strings.Contains(out, "d.yaml:5: endpoint \"discord\": replay.ttl") || strings.Contains(out, "public_keys") {
 		t.Errorf("a real error beside a placeholder key: exit %d\n%s", code, out)
+	}
+}
+
+// TestValidateReportsIndentation checks the report of a key indented one
+// space too few: the line it is on, and what to look at.
+func TestValidateReportsIndentation(t *testing.T) {
+	d := t.TempDir()
+	doc := "endpoints:\n  - name: github\n    match:\n      path_prefix: /webhooks/github\n     methods: [POST]\n    verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n"
+	os.WriteFile(filepath.Join(d, "a.yaml"), []byte(doc), 0o600)
+	code, out, _ := runCmd(t, "", "validate", "--skip-secrets", d)
+	want := "a.yaml:5: invalid YAML: did not find expected key; check the indentation of this line"
+	if code != 1 || !strings.Contains(out, want) || !strings.HasSuffix(out, "\ninvalid: 1 error\n") {
+		t.Errorf("exit %d, want %q and one error:\n%s", code, want, out)
+	}
+}
+
+// TestValidateJSONShape checks that the JSON report always has lists, never
+// null, and names the revision of a set that does not load.
+func TestValidateJSONShape(t *testing.T) {
+	type report struct {
+		Valid    bool              `json:"valid"`
+		Revision string            `json:"revision"`
+		Digest   string            `json:"digest"`
+		Errors   []json.RawMessage `json:"errors"`
+		Warnings []json.RawMessage `json:"warnings"`
+	}
+	parse := func(out string) (r report) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return r
+	}
+
+	good := t.TempDir()
+	os.WriteFile(filepath.Join(good, "a.yaml"), []byte("endpoints:\n- name: a\n  verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n"), 0o600)
+	code, out, _ := runCmd(t, "", "validate", "--format", "json", "--skip-secrets", good)
+	if r := parse(out); code != 0 || !r.Valid || r.Errors == nil || r.Warnings == nil || !strings.Contains(out, `"errors": []`) || !strings.Contains(out, `"warnings": []`) {
+		t.Errorf("valid set without warnings: exit %d\n%s", code, out)
+	}
+
+	bad := t.TempDir()
+	content := []byte("endpoints:\n- name: a\n  verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n  replay: {ttl: soon}\n")
+	os.WriteFile(filepath.Join(bad, "a.yaml"), content, 0o600)
+	code, out, _ = runCmd(t, "", "validate", "--format", "json", "--skip-secrets", bad)
+	r := parse(out)
+	digest := policy.Digest([]string{"a.yaml"}, [][]byte{content})
+	if code != 1 || r.Valid || len(r.Errors) != 1 || r.Warnings == nil || r.Digest != digest || r.Revision != digest {
+		t.Errorf("invalid set: exit %d, want revision and digest %s\n%s", code, digest, out)
+	}
+
+	code, out, _ = runCmd(t, "", "validate", "--format", "json", filepath.Join(bad, "missing"))
+	if r := parse(out); code != 1 || len(r.Errors) != 1 || r.Revision != "" || strings.Contains(out, `"revision"`) {
+		t.Errorf("unreadable directory: exit %d\n%s", code, out)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -186,10 +187,26 @@ func (g *generator) value(fd protoreflect.FieldDescriptor) obj {
 		g.pending = append(g.pending, md)
 		return obj{{"$ref", "#/$defs/" + string(md.FullName())}}
 	case protoreflect.EnumKind:
+		// The loader takes a value's name in any case, with - for _, and
+		// refuses the zero value, which only means unset: offer each
+		// other value in the spellings policies use, DRY_RUN, dry_run and
+		// dry-run.
 		var values []any
 		ev := fd.Enum().Values()
 		for i := range ev.Len() {
-			values = append(values, describe(obj{{"const", string(ev.Get(i).Name())}}, ev.Get(i)))
+			v := ev.Get(i)
+			if v.Number() == 0 {
+				continue
+			}
+			name := string(v.Name())
+			lower := strings.ToLower(name)
+			spellings := []string{name}
+			for _, s := range []string{lower, strings.ReplaceAll(lower, "_", "-")} {
+				if !slices.Contains(spellings, s) {
+					spellings = append(spellings, s)
+				}
+			}
+			values = append(values, describe(obj{{"enum", spellings}}, v))
 		}
 		return obj{{"type", "string"}, {"oneOf", values}}
 	case protoreflect.StringKind:

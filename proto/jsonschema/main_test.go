@@ -140,3 +140,87 @@ func TestSchemaRefusesWhatTheLoaderRefuses(t *testing.T) {
 		t.Errorf("a valid policy is refused: %v", err)
 	}
 }
+
+// TestSchemaEnumSpellings checks the enum values against the loader's
+// rule: a value's name in upper or lower case, with - for _, never the
+// zero value.
+func TestSchemaEnumSpellings(t *testing.T) {
+	s := compile(t)
+	for _, doc := range []string{
+		"endpoints:\n- name: a\n  mode: dry_run\n  match: {methods: [post, GET]}\n  rate_limit: {rate: 1/s, per: [source, ENDPOINT]}\n",
+		"defaults: {rate_limit: {rate: 1/s, per: [endpoint]}}\n",
+		"endpoints:\n- name: a\n  mode: dry-run\n",
+	} {
+		if err := validate(t, s, []byte(doc)); err != nil {
+			t.Errorf("the schema refuses\n%s%v", doc, err)
+		}
+	}
+	for _, doc := range []string{
+		"endpoints:\n- name: a\n  mode: MODE_UNSPECIFIED\n",
+		"endpoints:\n- name: a\n  match: {methods: [FETCH]}\n",
+		"endpoints:\n- name: a\n  rate_limit: {per: [planet]}\n",
+		"endpoints:\n- name: a\n  match: {path: /a, path_prefix: /b}\n",
+	} {
+		if err := validate(t, s, []byte(doc)); err == nil {
+			t.Errorf("the schema accepts\n%s", doc)
+		}
+	}
+}
+
+// TestEveryPolicyFieldDescribed checks that every message, field and enum
+// value of policy.proto has a description in the committed schema: a
+// comment left detached from its field (a blank line between) gives the
+// editor nothing to show.
+func TestEveryPolicyFieldDescribed(t *testing.T) {
+	b, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	defs, _ := schema["$defs"].(map[string]any)
+	root := (&policyv1.PolicyFile{}).ProtoReflect().Descriptor()
+	msgs := root.ParentFile().Messages()
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		node, _ := defs[string(md.FullName())].(map[string]any)
+		if md == root {
+			node = schema
+		}
+		if node == nil {
+			t.Errorf("%s: not in the schema", md.FullName())
+			continue
+		}
+		if node["description"] == nil {
+			t.Errorf("%s: no description", md.FullName())
+		}
+		props, _ := node["properties"].(map[string]any)
+		fields := md.Fields()
+		for j := range fields.Len() {
+			fd := fields.Get(j)
+			prop, _ := props[string(fd.Name())].(map[string]any)
+			if prop == nil || prop["description"] == nil {
+				t.Errorf("%s: no description", fd.FullName())
+				continue
+			}
+			if fd.Enum() == nil {
+				continue
+			}
+			values := prop
+			if items, ok := prop["items"].(map[string]any); ok {
+				values = items
+			}
+			oneOf, _ := values["oneOf"].([]any)
+			if len(oneOf) != fd.Enum().Values().Len()-1 {
+				t.Errorf("%s: %d values in the schema", fd.FullName(), len(oneOf))
+			}
+			for _, v := range oneOf {
+				if v.(map[string]any)["description"] == nil {
+					t.Errorf("%s: a value without description: %v", fd.FullName(), v)
+				}
+			}
+		}
+	}
+}
