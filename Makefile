@@ -15,8 +15,12 @@ GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
 all: build
 
+## build: bin/hookguard, stamped with the version git describes (a tag, the
+## commits since it and -dirty for uncommitted changes) and the commit.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 build:
-	$(GO) build -o bin/hookguard ./cmd/hookguard
+	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.revision=$(REVISION)' -o bin/hookguard ./cmd/hookguard
 
 ## demo: Envoy with TLS in front of hookguard and an echo upstream; Ctrl-C stops it.
 demo: envoy
