@@ -23,8 +23,9 @@ build:
 	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.revision=$(REVISION)' -o bin/hookguard ./cmd/hookguard
 
 ## demo: Envoy with TLS in front of hookguard and an echo upstream; Ctrl-C stops it.
+## DEMO_FLAGS passes flags, such as DEMO_FLAGS='-policies policies/providers'.
 demo: envoy
-	$(GO) run ./cmd/demo
+	$(GO) run ./cmd/demo $(DEMO_FLAGS)
 
 ## test: everything CI runs: vet, unit tests with -race, proto freshness,
 ## the example policies' own tests, e2e with real Envoy.

@@ -4,6 +4,7 @@
 // Ctrl-C stops it all.
 //
 //	go run ./cmd/demo [-policies DIR] [-v] [-listen PORT] [-mtls PORT] ...
+//	make demo DEMO_FLAGS='-policies DIR'
 //
 // By default it serves the repository's policies/ (github, gitlab and
 // partner). -policies DIR serves another directory, such as
@@ -73,14 +74,14 @@ func run() error {
 	)
 	flag.Usage = func() {
 		out := flag.CommandLine.Output()
-		fmt.Fprint(out, `usage: go run ./cmd/demo [flags]    (make demo)
+		fmt.Fprint(out, `usage: go run ./cmd/demo [flags]    (or make demo DEMO_FLAGS='[flags]')
 
 Runs Envoy (TLS) -> hookguard -> an echo upstream on this machine and prints
 curl lines for each endpoint of the policy directory served: a signed
 delivery for schemes hookguard sign can sign, the token for token endpoints,
-and for the others (asymmetric schemes) a note that the delivery must come
-from the provider. Unset secrets get printed demo values; Envoy's routes are
-those of envoy/envoy.yaml.tmpl (run "go doc ./cmd/demo" for the details).
+and for the others (such as asymmetric schemes) a note that the delivery
+must come from the provider. Unset secrets get printed demo values; Envoy's
+routes are those of envoy/envoy.yaml.tmpl (see "go doc ./cmd/demo").
 
 flags:
 `)
