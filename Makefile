@@ -15,12 +15,17 @@ GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
 all: build
 
+## build: bin/hookguard, stamped with the version git describes (a tag, the
+## commits since it and -dirty for uncommitted changes) and the commit.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 build:
-	$(GO) build -o bin/hookguard ./cmd/hookguard
+	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.revision=$(REVISION)' -o bin/hookguard ./cmd/hookguard
 
 ## demo: Envoy with TLS in front of hookguard and an echo upstream; Ctrl-C stops it.
+## DEMO_FLAGS passes flags, such as DEMO_FLAGS='-policies policies/providers'.
 demo: envoy
-	$(GO) run ./cmd/demo
+	$(GO) run ./cmd/demo $(DEMO_FLAGS)
 
 ## test: everything CI runs: vet, unit tests with -race, proto freshness,
 ## the example policies' own tests, e2e with real Envoy.
@@ -69,22 +74,26 @@ $(BUF):
 $(GEN_GO):
 	GOBIN=$(TOOLS)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
 
-## proto: regenerate the Go code and the policy file JSON Schema from proto/.
-## The schema's descriptions come from the proto comments, which only a buf
-## image built with source info keeps.
-SCHEMA := proto/hookguard/policy/v1/policy.schema.json
+## proto: regenerate the Go code and the JSON Schemas of policy files and
+## policy test files from proto/. The schemas' descriptions come from the
+## proto comments, which only a buf image built with source info keeps.
+SCHEMA      := proto/hookguard/policy/v1/policy.schema.json
+TEST_SCHEMA := proto/hookguard/policytest/v1/policytest.schema.json
+TEST_FILE   := hookguard.policytest.v1.TestFile
 proto: tools
 	PATH=$(TOOLS)/bin:$$PATH $(BUF) generate
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(BUF) build --as-file-descriptor-set -o $$tmp/image.binpb; \
-	$(GO) run ./proto/jsonschema -image $$tmp/image.binpb -o $(SCHEMA)
+	$(GO) run ./proto/jsonschema -image $$tmp/image.binpb -o $(SCHEMA); \
+	$(GO) run ./proto/jsonschema -image $$tmp/image.binpb -message $(TEST_FILE) -o $(TEST_SCHEMA)
 
-## proto-check: fail when the committed generated code or schema is stale.
+## proto-check: fail when the committed generated code or schemas are stale.
 proto-check: tools
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	PATH=$(TOOLS)/bin:$$PATH $(BUF) generate --output $$tmp; \
 	$(BUF) build --as-file-descriptor-set -o $$tmp/image.binpb; \
 	$(GO) run ./proto/jsonschema -image $$tmp/image.binpb -o $$tmp/$(SCHEMA); \
+	$(GO) run ./proto/jsonschema -image $$tmp/image.binpb -message $(TEST_FILE) -o $$tmp/$(TEST_SCHEMA); \
 	diff -r -x '*.proto' -x jsonschema $$tmp/proto proto >/dev/null || { echo "generated code or schema in proto/ is stale: run make proto"; diff -r -x '*.proto' -x jsonschema $$tmp/proto proto | head -20; exit 1; }; \
 	echo "proto: generated code and schema are fresh"
 

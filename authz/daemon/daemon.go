@@ -83,6 +83,11 @@ type Config struct {
 	// Secrets resolves the policy's secret references; nil means the
 	// process environment and file system.
 	Secrets policy.SecretSource
+
+	// Version and Revision describe the running build, as `hookguard
+	// version` prints them; they label the hookguard_build_info metric
+	// and the start-up log line. Empty means unknown.
+	Version, Revision string
 }
 
 // Run loads the policy and serves until ctx is cancelled. An invalid policy
@@ -107,6 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	nonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity})
 	registerReplayMetrics(reg, nonces)
 	pm := newPolicyMetrics(reg)
+	registerBuildInfo(reg, cfg.Version, cfg.Revision)
 
 	limiter := ratelimit.NewMemory()
 	a := authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
@@ -181,7 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	setServing(hs, true)
 	ready.Store(true)
-	log.Info().Str("grpc_addr", grpcLis.Addr().String()).Str("admin_addr", adminLis.Addr().String()).Msg("serving")
+	log.Info().Str("grpc_addr", grpcLis.Addr().String()).Str("admin_addr", adminLis.Addr().String()).Str("version", cfg.Version).Msg("serving")
 	if cfg.Ready != nil {
 		cfg.Ready(grpcLis.Addr(), adminLis.Addr())
 	}

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -30,7 +32,7 @@ func checkFields(md protoreflect.MessageDescriptor, v any, path string, report f
 		fd := fieldByName(md, key)
 		p := joinPath(path, key)
 		if fd == nil {
-			report(p, unknownField(md))
+			report(p, unknownField(md, key))
 			continue
 		}
 		if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
@@ -109,8 +111,25 @@ func checkValue(fd protoreflect.FieldDescriptor, v any, path string, report func
 		}
 		report(path, "must be one of "+enumNames(fd.Enum(), s))
 		return nil, false
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Uint32Kind, protoreflect.Fixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+		protoreflect.Uint64Kind, protoreflect.Fixed64Kind,
+		protoreflect.FloatKind, protoreflect.DoubleKind:
+		// A number, or a string holding one, as protojson accepts; its
+		// range and whether it must be whole are left to protojson.
+		switch n := v.(type) {
+		case float64, json.Number:
+		case string:
+			if _, err := strconv.ParseFloat(n, 64); err != nil {
+				report(path, "must be a number")
+				return nil, false
+			}
+		default:
+			report(path, "must be a number")
+			return nil, false
+		}
 	}
-	// Numbers are left to protojson, which checks their range.
 	return v, true
 }
 
@@ -159,13 +178,68 @@ func fieldByName(md protoreflect.MessageDescriptor, name string) protoreflect.Fi
 	return fields.ByJSONName(name)
 }
 
-func unknownField(md protoreflect.MessageDescriptor) string {
+// unknownField says that key is no field of md, suggests the field most
+// likely meant, and lists the valid ones.
+func unknownField(md protoreflect.MessageDescriptor, key string) string {
 	fields := md.Fields()
 	names := make([]string, fields.Len())
 	for i := range names {
 		names[i] = string(fields.Get(i).Name())
 	}
-	return "unknown field; " + string(md.Name()) + " has " + strings.Join(names, ", ")
+	msg := fmt.Sprintf("unknown field %q", key)
+	if guess := closest(key, names); guess != "" {
+		msg += "; did you mean " + guess + "?"
+	}
+	return msg + " (valid: " + strings.Join(names, ", ") + ")"
+}
+
+// closest returns the name key most likely misspells: the nearest by edit
+// distance, a swap of neighbours counting as one edit, if near enough to be
+// a typo rather than another word; "" if none is.
+func closest(key string, names []string) string {
+	best, bestDist := "", 0
+	for _, n := range names {
+		d := editDistance(normalizeKey(key), normalizeKey(n))
+		if d > max(1, min(2, len(n)/4)) {
+			continue
+		}
+		if best == "" || d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// normalizeKey makes case and the choice of separator not count as edits:
+// DryRun, dry-run and dry_run are one name.
+func normalizeKey(s string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of neighbours.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 func joinPath(path, key string) string {

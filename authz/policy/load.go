@@ -319,8 +319,7 @@ func (c *compiler) file(name string, data []byte) {
 	// last one silently winning.
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		line, msg := yamlError(err, data)
-		c.errs = append(c.errs, &Diagnostic{File: name, Line: line, Message: msg})
+		c.errs = append(c.errs, yamlSyntaxError(name, data, err))
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
@@ -335,7 +334,7 @@ func (c *compiler) file(name string, data []byte) {
 	fileDesc := (&policyv1.PolicyFile{}).ProtoReflect().Descriptor()
 	for _, key := range sortedKeys(doc) {
 		if fieldByName(fileDesc, key) == nil {
-			c.errs = append(c.errs, &Diagnostic{File: name, Line: c.lines.file(key), Field: key, Message: unknownField(fileDesc)})
+			c.errs = append(c.errs, &Diagnostic{File: name, Line: c.lines.file(key), Field: key, Message: unknownField(fileDesc, key)})
 		}
 	}
 	if d, ok := doc["defaults"]; ok {
@@ -440,8 +439,9 @@ func endpointLabel(raw json.RawMessage, i int) string {
 
 // protojsonNoise is protojson's prefix and the JSON position it puts in its
 // errors; the position points into the converted JSON, not the YAML the user
-// wrote, so it goes.
-var protojsonNoise = regexp.MustCompile(`^proto:\s*|\s*\(line \d+:\d+\)`)
+// wrote, so it goes. protojson separates them with a space or, at random, a
+// no-break space, so that nobody matches its messages exactly.
+var protojsonNoise = regexp.MustCompile(`^proto:[\s\x{a0}]*(\(line \d+:\d+\):[\s\x{a0}]*)?|[\s\x{a0}]*\(line \d+:\d+\)`)
 
 // protojsonMessage is the text of a protojson error. checkFields catches
 // unknown fields and wrong shapes first, with their paths; this is for what

@@ -116,16 +116,16 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 		wantLen int
 	}{
 		{"unknown top-level field", map[string]string{"a.yaml": "endpoint: []\n"},
-			[]string{`a.yaml:1: endpoint: unknown field; PolicyFile has endpoints`}, 1},
+			[]string{`a.yaml:1: endpoint: unknown field "endpoint"; did you mean endpoints? (valid: endpoints, defaults)`}, 1},
 		{"unknown nested field", map[string]string{"a.yaml": strings.Replace(validGitHub, "- env: GITHUB_SECRET", "- evn: GITHUB_SECRET", 1)},
 			// The rest of the endpoint is still checked: the reference the
 			// typo left empty is reported too.
-			[]string{`a.yaml:10: endpoint "github-ci": verify.github.secrets[0].evn: unknown field; SecretRef has env, file`,
+			[]string{`a.yaml:10: endpoint "github-ci": verify.github.secrets[0].evn: unknown field "evn"; did you mean env? (valid: env, file)`,
 				`verify.github.secrets[0]: set env or file`}, 2},
 		{"typo and other errors in one endpoint", map[string]string{"a.yaml": strings.Replace(validGitHub, "    on_allow:", "    replay: {ttl: soon}\n    on_alow:", 1)},
 			[]string{`endpoint "github-ci": on_alow: unknown field`, `endpoint "github-ci": replay.ttl: invalid duration "soon"`}, 2},
 		{"unknown endpoint field", map[string]string{"a.yaml": strings.Replace(validGitHub, "    on_allow:", "    on_alow:", 1)},
-			[]string{`endpoint "github-ci": on_alow: unknown field`}, 1},
+			[]string{`endpoint "github-ci": on_alow: unknown field "on_alow"; did you mean on_allow? (valid: name, match, verify, `}, 1},
 		{"missing env", map[string]string{"a.yaml": strings.Replace(validGitHub, "GITHUB_SECRET", "NOT_SET", 1)},
 			[]string{`endpoint "github-ci": verify.github.secrets[0].env: environment variable NOT_SET is not set`}, 1},
 		{"empty env", map[string]string{"a.yaml": strings.Replace(validGitHub, "GITHUB_SECRET", "EMPTY", 1)},

@@ -123,7 +123,7 @@ func TestStageErrors(t *testing.T) {
 		{"two defaults", map[string]string{"a.yaml": "defaults: {}\n", "b.yaml": "defaults: {}\n"},
 			[]string{`b.yaml:1: defaults: defaults already set in `}},
 		{"unknown field in defaults", map[string]string{"a.yaml": "defaults:\n  sources: {}\n"},
-			[]string{`a.yaml:2: defaults.sources: unknown field; Defaults has source, client_identity, rate_limit, payload`}},
+			[]string{`a.yaml:2: defaults.sources: unknown field "sources"; did you mean source? (valid: source, client_identity, rate_limit, payload)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,49 +45,60 @@
 // only the secrets of the endpoints it tests; a secret no file sets gets a
 // random placeholder nobody can sign with. Signing (`sign.secret`) uses the
 // file's own secrets only.
+//
+// The format is defined in proto/hookguard/policytest/v1/policytest.proto
+// and read the way policy files are (see [policy.DecodeYAML]): unknown
+// fields are errors, and every problem is reported with its file, line and
+// field path, such as
+//
+//	gh_test.yaml:9: tests[0].expect.decison: unknown field "decison"; did you mean decision? (valid: ...)
+//
+// Editors check a test file as it is typed, with completion and the fields'
+// documentation, from the JSON Schema generated from that definition: with
+// the yaml-language-server (VS Code's YAML extension and others), start the
+// file with
+//
+//	# yaml-language-server: $schema=<path or URL of proto/hookguard/policytest/v1/policytest.schema.json>
 package policytest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/hookguard/hookguard/authz"
 	"github.com/hookguard/hookguard/authz/policy"
+	policytestv1 "github.com/hookguard/hookguard/proto/hookguard/policytest/v1"
 )
 
 // DefaultNow is the clock of a test file that sets no `now`.
 var DefaultNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// File is one parsed test file.
+// File is one parsed test file. The fields mirror the message TestFile of
+// proto/hookguard/policytest/v1, where each is documented.
 type File struct {
 	// Path is the file's path.
-	Path string `yaml:"-"`
+	Path string
 	// Secrets are the test secrets.
-	Secrets Secrets `yaml:"secrets"`
+	Secrets Secrets
 	// Now is the clock of every case that sets none; zero means DefaultNow.
-	Now time.Time `yaml:"now"`
+	Now time.Time
 	// Tests are the cases, in file order.
-	Tests []*Case `yaml:"tests"`
+	Tests []*Case
 }
 
 // Secrets are the secret values a test file gives the policy's references.
 type Secrets struct {
 	// Env maps environment variable names to values.
-	Env map[string]string `yaml:"env"`
+	Env map[string]string
 	// Files maps secret file paths, absolute or relative to the policy
 	// directory as in the policy, to contents.
-	Files map[string]string `yaml:"files"`
+	Files map[string]string
 }
 
 // orElse returns s with every name it lacks taken from other.
@@ -108,99 +119,99 @@ func (s Secrets) orElse(other Secrets) Secrets {
 // Case is one test: a request and what must happen to it.
 type Case struct {
 	// Name says what the case shows; unique within the file.
-	Name string `yaml:"name"`
+	Name string
 	// Line is where the case starts in its file.
-	Line int `yaml:"-"`
+	Line int
 	// Now overrides the file's clock for this case.
-	Now time.Time `yaml:"now"`
+	Now time.Time
 	// Request is the request sent.
-	Request Request `yaml:"request"`
+	Request Request
 	// Sign, if set, signs the request with a test secret.
-	Sign *Sign `yaml:"sign"`
+	Sign *Sign
 	// Repeat sends the request this many times (default 1) and checks the
 	// last answer: with 2, a replayed delivery; with N, a rate limit.
-	Repeat int `yaml:"repeat"`
+	Repeat int
 	// Expect is what must happen.
-	Expect Expect `yaml:"expect"`
+	Expect Expect
 }
 
 // Request is the request of a case, as Envoy would describe it.
 type Request struct {
-	Method  string            `yaml:"method"`
-	Scheme  string            `yaml:"scheme"`
-	Host    string            `yaml:"host"`
-	Path    string            `yaml:"path"`
-	Query   string            `yaml:"query"`
-	Headers map[string]string `yaml:"headers"`
+	Method  string
+	Scheme  string
+	Host    string
+	Path    string
+	Query   string
+	Headers map[string]string
 	// Body is the raw body; BodyFile, relative to the test file, holds it
 	// instead.
-	Body     string `yaml:"body"`
-	BodyFile string `yaml:"body_file"`
+	Body     string
+	BodyFile string
 	// BodyTruncated says Envoy sent only part of the body.
-	BodyTruncated bool `yaml:"body_truncated"`
+	BodyTruncated bool
 	// Source is the downstream address, "203.0.113.7" or "[2001:db8::1]:443".
-	Source string `yaml:"source"`
+	Source string
 	// Principal is the client certificate's identity.
-	Principal string `yaml:"principal"`
+	Principal string
 	// Endpoint is the route's hookguard.endpoint context extension.
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string
 }
 
 // Sign asks hookguard to sign the request as the scheme's provider would.
 type Sign struct {
 	// Scheme is the scheme, as in the policy's verify block.
-	Scheme string `yaml:"scheme"`
+	Scheme string
 	// Secret names the key to sign with: a key of secrets.env or
 	// secrets.files. Optional when the file has exactly one secret. For an
 	// asymmetric scheme it names the private key, which the policy never
 	// references.
-	Secret string `yaml:"secret"`
+	Secret string
 	// ID is the delivery id; default a fixed id made from the case name.
-	ID string `yaml:"id"`
+	ID string
 	// Time is the signed timestamp; default the case's now.
-	Time time.Time `yaml:"time"`
+	Time time.Time
 	// KeyID names the key, for HTTP message signatures.
-	KeyID string `yaml:"key_id"`
+	KeyID string
 }
 
 // Expect is what must happen to a request. Only what is set is checked.
 type Expect struct {
 	// Decision is allow (the request goes upstream, a DRY_RUN failure
 	// included), deny, or handshake (hookguard answered it itself).
-	Decision string `yaml:"decision"`
+	Decision string
 	// Status is the HTTP status: 200 when allowed, the denial's otherwise.
-	Status int `yaml:"status"`
+	Status int
 	// Reason is the reason code, such as ok or signature_invalid.
-	Reason string `yaml:"reason"`
+	Reason string
 	// Endpoint is the endpoint that matched. For a request that matches
 	// none, expect reason no_endpoint.
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string
 	// Verified, when set, is whether the signature checked out.
-	Verified *bool `yaml:"verified"`
+	Verified *bool
 	// DryRun, when set, is whether the endpoint is in DRY_RUN mode.
-	DryRun *bool `yaml:"dry_run"`
+	DryRun *bool
 	// DeliveryID is the delivery id hookguard reports.
-	DeliveryID string `yaml:"delivery_id"`
+	DeliveryID string
 	// DetailContains must appear in the decision's log detail.
-	DetailContains string `yaml:"detail_contains"`
+	DetailContains string
 	// Headers are the changes to the upstream request.
-	Headers HeaderExpect `yaml:"headers"`
+	Headers HeaderExpect
 	// ResponseHeaders must be among the headers of the denial or
 	// handshake answer, such as retry-after.
-	ResponseHeaders map[string]string `yaml:"response_headers"`
+	ResponseHeaders map[string]string
 	// ResponseBodyContains must appear in hookguard's own answer to a
 	// handshake.
-	ResponseBodyContains string `yaml:"response_body_contains"`
+	ResponseBodyContains string
 }
 
 // HeaderExpect checks the header changes of an allowed request.
 type HeaderExpect struct {
 	// Set are headers that must be set, with these values.
-	Set map[string]string `yaml:"set"`
+	Set map[string]string
 	// Removed are headers that must be removed.
-	Removed []string `yaml:"removed"`
+	Removed []string
 	// NotSet are headers that must not be set.
-	NotSet []string `yaml:"not_set"`
+	NotSet []string
 }
 
 // The decisions Expect.Decision names.
@@ -215,117 +226,150 @@ func IsTestFile(name string) bool {
 	return strings.HasSuffix(name, "_test.yaml") || strings.HasSuffix(name, "_test.yml")
 }
 
-// yamlLine finds "line N" in a yaml.v3 error.
-var yamlLine = regexp.MustCompile(`line (\d+): `)
-
 // ParseFile reads and checks a test file. Unknown fields are errors, so a
-// misspelt expectation cannot pass silently.
+// misspelt expectation cannot pass silently. The error lists every problem
+// found, as [policy.Errors].
 func ParseFile(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, cleanYAMLError(err))
+	var pb policytestv1.TestFile
+	doc, errs := policy.DecodeYAML(path, data, &pb)
+	if errs != nil {
+		return nil, errs
 	}
-	f := &File{Path: path}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil {
-		return nil, fmt.Errorf("%s: %s", path, cleanYAMLError(err))
+	report := func(field, msg string) { errs = append(errs, doc.Diagnostic(field, msg)) }
+	f := &File{
+		Path:    path,
+		Secrets: Secrets{Env: pb.GetSecrets().GetEnv(), Files: pb.GetSecrets().GetFiles()},
+		Now:     parseTime(pb.GetNow(), "now", report),
 	}
-	f.Path = path
 	if f.Now.IsZero() {
 		f.Now = DefaultNow
 	}
-	// Number the cases from the node tree, which keeps positions.
-	if len(root.Content) == 1 && root.Content[0].Kind == yaml.MappingNode {
-		m := root.Content[0]
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == "tests" && m.Content[i+1].Kind == yaml.SequenceNode {
-				for j, n := range m.Content[i+1].Content {
-					if j < len(f.Tests) && f.Tests[j] != nil {
-						f.Tests[j].Line = n.Line
-					}
-				}
-			}
-		}
-	}
-	var problems []string
 	seen := map[string]bool{}
-	for i, c := range f.Tests {
-		if c == nil {
-			problems = append(problems, fmt.Sprintf("%s: tests[%d] is empty", path, i))
-			continue
-		}
-		for _, p := range c.check(seen) {
-			problems = append(problems, fmt.Sprintf("%s:%d: %s", path, c.Line, p))
-		}
+	for i, pc := range pb.GetTests() {
+		at := fmt.Sprintf("tests[%d]", i)
+		c := newCase(pc, at, report)
+		c.Line = doc.Line(at)
+		c.check(at, seen, report)
+		f.Tests = append(f.Tests, c)
 	}
 	if len(f.Tests) == 0 {
-		problems = append(problems, path+": no tests")
+		report("tests", "no cases: a test file needs at least one")
 	}
-	if len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "\n"))
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return f, nil
 }
 
-// cleanYAMLError turns yaml.v3's "yaml: unmarshal errors:\n  line 5: ..."
-// into "5: ...", one problem per line.
-func cleanYAMLError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
-	var out []string
-	for _, l := range strings.Split(msg, "\n") {
-		l = strings.TrimSpace(l)
-		if m := yamlLine.FindStringSubmatchIndex(l); m != nil && m[0] == 0 {
-			l = l[m[2]:m[3]] + ": " + l[m[1]:]
-		}
-		out = append(out, l)
+// newCase converts a decoded case, reporting times that do not parse.
+func newCase(pc *policytestv1.Case, at string, report func(field, msg string)) *Case {
+	q, e := pc.GetRequest(), pc.GetExpect()
+	c := &Case{
+		Name:   pc.GetName(),
+		Now:    parseTime(pc.GetNow(), at+".now", report),
+		Repeat: int(pc.GetRepeat()),
+		Request: Request{
+			Method:        q.GetMethod(),
+			Scheme:        q.GetScheme(),
+			Host:          q.GetHost(),
+			Path:          q.GetPath(),
+			Query:         q.GetQuery(),
+			Headers:       q.GetHeaders(),
+			Body:          q.GetBody(),
+			BodyFile:      q.GetBodyFile(),
+			BodyTruncated: q.GetBodyTruncated(),
+			Source:        q.GetSource(),
+			Principal:     q.GetPrincipal(),
+			Endpoint:      q.GetEndpoint(),
+		},
+		Expect: Expect{
+			Decision:       e.GetDecision(),
+			Status:         int(e.GetStatus()),
+			Reason:         e.GetReason(),
+			Endpoint:       e.GetEndpoint(),
+			Verified:       e.Verified,
+			DryRun:         e.DryRun,
+			DeliveryID:     e.GetDeliveryId(),
+			DetailContains: e.GetDetailContains(),
+			Headers: HeaderExpect{
+				Set:     e.GetHeaders().GetSet(),
+				Removed: e.GetHeaders().GetRemoved(),
+				NotSet:  e.GetHeaders().GetNotSet(),
+			},
+			ResponseHeaders:      e.GetResponseHeaders(),
+			ResponseBodyContains: e.GetResponseBodyContains(),
+		},
 	}
-	return strings.Join(out, "\n")
+	if s := pc.GetSign(); s != nil {
+		c.Sign = &Sign{
+			Scheme: s.GetScheme(),
+			Secret: s.GetSecret(),
+			ID:     s.GetId(),
+			Time:   parseTime(s.GetTime(), at+".sign.time", report),
+			KeyID:  s.GetKeyId(),
+		}
+	}
+	return c
 }
 
-// check reports what is wrong with a case itself.
-func (c *Case) check(seen map[string]bool) []string {
-	var p []string
+// timeLayouts are the forms a time may take: RFC 3339, or a date for
+// midnight UTC.
+var timeLayouts = []string{time.RFC3339Nano, time.DateOnly}
+
+// parseTime parses a time field; "" is the zero time.
+func parseTime(s, field string, report func(field, msg string)) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	report(field, fmt.Sprintf("%q is not a time: write it as RFC 3339, such as 2026-01-01T12:00:00Z, or a date", s))
+	return time.Time{}
+}
+
+// check reports what is wrong with the case at path at.
+func (c *Case) check(at string, seen map[string]bool, report func(field, msg string)) {
 	switch {
 	case c.Name == "":
-		p = append(p, "name: required")
+		report(at+".name", "required")
 	case seen[c.Name]:
-		p = append(p, fmt.Sprintf("name: %q is used twice", c.Name))
+		report(at+".name", fmt.Sprintf("%q is used twice", c.Name))
 	}
 	seen[c.Name] = true
 	if c.Request.Path == "" && c.Request.Endpoint == "" {
-		p = append(p, "request: set path, or endpoint when the route names it")
+		report(at+".request", "set path, or endpoint when the route names it")
 	}
 	if c.Request.Body != "" && c.Request.BodyFile != "" {
-		p = append(p, "request: set body or body_file, not both")
+		report(at+".request", "set body or body_file, not both")
 	}
-	for name := range c.Request.Headers {
+	for _, name := range sortedKeys(c.Request.Headers) {
 		if name != strings.ToLower(name) {
-			p = append(p, fmt.Sprintf("request.headers.%s: header names are lower case", name))
+			report(at+".request.headers."+name, "header names are lower case")
 		}
 	}
 	if c.Sign != nil && c.Sign.Scheme == "" {
-		p = append(p, "sign.scheme: required")
+		report(at+".sign.scheme", "required")
 	}
 	if c.Repeat < 0 {
-		p = append(p, "repeat: must be at least 1")
+		report(at+".repeat", "must be at least 1")
 	}
 	e := c.Expect
 	if e.Decision != "" && !slices.Contains([]string{Allow, Deny, Handshake}, e.Decision) {
-		p = append(p, fmt.Sprintf("expect.decision: %q is not allow, deny or handshake", e.Decision))
+		report(at+".expect.decision", fmt.Sprintf("%q is not allow, deny or handshake", e.Decision))
 	}
 	if e.Reason != "" && !slices.Contains(authz.Reasons(), authz.Reason(e.Reason)) {
-		p = append(p, fmt.Sprintf("expect.reason: unknown reason %q", e.Reason))
+		report(at+".expect.reason", fmt.Sprintf("unknown reason %q", e.Reason))
 	}
 	if e.Decision == "" && e.Reason == "" && e.Status == 0 {
-		p = append(p, "expect: set at least one of decision, reason and status")
+		report(at+".expect", "set at least one of decision, reason and status")
 	}
-	return p
 }
 
 // secretSource serves a test file's secrets to the policy loader. Nothing

@@ -197,12 +197,12 @@ tests:
 		t.Fatalf("summary %+v:\n%s", s, out)
 	}
 	for _, want := range []string{
-		"a_test.yaml: 5: field decison not found",
-		`b_test.yaml:3: expect.decision: "maybe" is not allow, deny or handshake`,
-		`b_test.yaml:3: expect.reason: unknown reason "nope"`,
-		`b_test.yaml:6: name: "x" is used twice`,
-		"b_test.yaml:6: request: set path",
-		"b_test.yaml:6: expect: set at least one",
+		`a_test.yaml:5: tests[0].expect.decison: unknown field "decison"; did you mean decision? (valid: decision, status, reason, `,
+		`b_test.yaml:5: tests[0].expect.decision: "maybe" is not allow, deny or handshake`,
+		`b_test.yaml:5: tests[0].expect.reason: unknown reason "nope"`,
+		`b_test.yaml:6: tests[1].name: "x" is used twice`,
+		"b_test.yaml:7: tests[1].request: set path",
+		"b_test.yaml:8: tests[1].expect: set at least one",
 		"sign.secret: name the secret to sign with (the file has 2)",
 		`sign: verify: cannot sign scheme "carrier-pigeon"`,
 	} {

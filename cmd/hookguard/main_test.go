@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,17 +23,127 @@ func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 }
 
 func TestVersionAndUsage(t *testing.T) {
-	if code, out, _ := runCmd(t, "", "version"); code != 0 || !strings.HasPrefix(out, "hookguard ") {
+	if code, out, _ := runCmd(t, "", "version"); code != 0 || !strings.HasPrefix(out, "hookguard ") || !strings.Contains(out, "\nrevision  ") || !strings.Contains(out, runtime.Version()) {
 		t.Errorf("version: %d %q", code, out)
 	}
-	if code, _, errOut := runCmd(t, ""); code != 2 || !strings.Contains(errOut, "usage:") {
+	if code, _, errOut := runCmd(t, ""); code != 2 || !strings.Contains(errOut, "missing command") || !strings.Contains(errOut, "usage:") {
 		t.Errorf("no command: %d %q", code, errOut)
 	}
 	if code, _, errOut := runCmd(t, "", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: %d %q", code, errOut)
 	}
-	if code, _, errOut := runCmd(t, "", "serve"); code != 2 || !strings.Contains(errOut, "--policies is required") {
-		t.Errorf("serve without policies: %d %q", code, errOut)
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		if code, out, errOut := runCmd(t, "", args...); code != 0 || !strings.HasPrefix(out, "usage: hookguard <command>") || errOut != "" {
+			t.Errorf("%v: %d %q %q", args, code, out, errOut)
+		}
+	}
+}
+
+// TestUsageErrors checks that every command line a command cannot run
+// exits 2 and says what was wrong, then shows the synopsis.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate"}, "missing DIR"},
+		{[]string{"validate", dir, dir}, "one DIR at a time, got 2"},
+		{[]string{"validate", "--format", "yaml", dir}, `--format "yaml": must be text or json`},
+		{[]string{"validate", dir, "--format=yaml"}, `--format "yaml": must be text or json`},
+		{[]string{"validate", dir, "--format"}, "flag needs an argument: -format"},
+		{[]string{"validate", dir, "--skip-secret"}, "unknown flag --skip-secret (flags: --format, --skip-secrets)"},
+		{[]string{"validate", "--skip-secrets=maybe", dir}, `invalid boolean value "maybe" for -skip-secrets`},
+		{[]string{"test"}, "missing DIR"},
+		{[]string{"test", "-v"}, "missing DIR"},
+		{[]string{"test", dir, "-x"}, "unknown flag -x (flags: --run, -v)"},
+		{[]string{"test", dir, "-run", "("}, `--run "(": error parsing regexp`},
+		{[]string{"serve"}, "--policies DIR is required"},
+		{[]string{"serve", "--policies", dir, "extra"}, `unexpected argument "extra"`},
+		{[]string{"serve", "--policies", dir, "--log-level", "loud"}, `--log-level "loud": must be debug, info, warn or error`},
+		{[]string{"serve", "--policies", dir, "--log-format", "xml"}, `--log-format "xml": must be json or console`},
+		{[]string{"serve", "--policies", dir, "--max-body-bytes", "lots"}, `invalid value "lots" for flag -max-body-bytes`},
+		{[]string{"sign", "-"}, "missing --scheme"},
+		{[]string{"sign", "--scheme", "github", "-"}, "missing the key"},
+		{[]string{"sign", "--scheme", "github", "--secret-env", "A", "--secret-file", "f", "-"}, "give one of --secret-env, --secret-file and --private-key-file"},
+		{[]string{"sign", "--scheme", "github", "--secret-env", "A"}, "missing the body"},
+		{[]string{"sign", "--scheme", "github", "--secret-env", "A", "body.json"}, `unexpected argument "body.json"`},
+		{[]string{"version", "--x"}, "unknown flag --x (the command takes no flags but -h)"},
+		{[]string{"version", "now"}, `unexpected argument "now"`},
+	} {
+		code, out, errOut := runCmd(t, "", tc.args...)
+		name := tc.args[0]
+		if code != 2 || out != "" {
+			t.Errorf("%q: exit %d, stdout %q; want 2 and nothing", tc.args, code, out)
+		}
+		if !strings.HasPrefix(errOut, "hookguard "+name+": ") || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: stderr %q does not say %q", tc.args, errOut, tc.want)
+		}
+		if !strings.Contains(errOut, "\nusage: hookguard "+name) {
+			t.Errorf("%q: stderr %q lacks the synopsis", tc.args, errOut)
+		}
+	}
+}
+
+// TestHelp checks that -h and --help on every command exit 0 and print the
+// synopsis, with its arguments, and the flags to standard output.
+func TestHelp(t *testing.T) {
+	for cmd, want := range map[string][]string{
+		"serve":    {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default :9191)"},
+		"validate": {"usage: hookguard validate [--format text|json] [--skip-secrets] DIR", "--format format", "--skip-secrets\n"},
+		"test":     {"usage: hookguard test [-v] [--run REGEXP] DIR...", "--run regexp", "DIR/..."},
+		"sign":     {"usage: hookguard sign --scheme S", "--secret-env string", "--body-file string"},
+		"version":  {"usage: hookguard version\n"},
+	} {
+		for _, flag := range []string{"-h", "--help", "-help"} {
+			code, out, errOut := runCmd(t, "", cmd, flag)
+			if code != 0 || errOut != "" {
+				t.Errorf("%s %s: exit %d, stderr %q", cmd, flag, code, errOut)
+			}
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s %s: help lacks %q:\n%s", cmd, flag, w, out)
+				}
+			}
+		}
+		// -h wins over everything else on the line, as with go test.
+		if code, out, _ := runCmd(t, "", cmd, "somewhere", "-h"); code != 0 || !strings.Contains(out, want[0]) {
+			t.Errorf("%s DIR -h: exit %d\n%s", cmd, code, out)
+		}
+		if code, out, _ := runCmd(t, "", "help", cmd); code != 0 || !strings.Contains(out, want[0]) {
+			t.Errorf("help %s: exit %d\n%s", cmd, code, out)
+		}
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "d.yaml"), []byte("endpoints:\n- name: d\n  match: {path: /d}\n  verify: {github: {secrets: [{env: HG_CMD_TEST_UNSET}]}}\n"), 0o600)
+	// Without --skip-secrets the unset secret is an error; after DIR the
+	// flag must still count.
+	if code, out, _ := runCmd(t, "", "validate", d); code != 1 {
+		t.Fatalf("unset secret: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"validate", d, "--skip-secrets"},
+		{"validate", "--skip-secrets", d},
+		{"validate", d, "--skip-secrets", "--format", "json"},
+		{"validate", "--format=json", d, "--skip-secrets=true"},
+	} {
+		if code, out, errOut := runCmd(t, "", args...); code != 0 {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	if _, out, _ := runCmd(t, "", "validate", d, "--skip-secrets", "--format", "json"); !strings.HasPrefix(out, "{") {
+		t.Errorf("--format after DIR ignored:\n%s", out)
+	}
+	// "--" ends the flags: a directory may start with a dash.
+	dash := filepath.Join(t.TempDir(), "-p")
+	os.Mkdir(dash, 0o755)
+	os.WriteFile(filepath.Join(dash, "d.yaml"), []byte("endpoints:\n- name: d\n  match: {path: /d}\n  verify: {github: {secrets: [{env: HG_CMD_TEST_UNSET}]}}\n"), 0o600)
+	t.Chdir(filepath.Dir(dash))
+	if code, out, errOut := runCmd(t, "", "validate", "--skip-secrets", "--", "-p"); code != 0 {
+		t.Errorf("validate -- -p: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
@@ -104,22 +215,27 @@ func TestSign(t *testing.T) {
 }
 
 func TestFlagsFromEnvironment(t *testing.T) {
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	addr := fs.String("grpc-addr", ":9191", "")
-	level := fs.String("log-level", "info", "")
+	c := newSubcommand("x", "", "", io.Discard, io.Discard)
+	addr := c.String("grpc-addr", ":9191", "")
+	level := c.String("log-level", "info", "")
 	t.Setenv("HOOKGUARD_GRPC_ADDR", "127.0.0.1:1")
 	t.Setenv("HOOKGUARD_LOG_LEVEL", "debug")
-	if err := parseFlags(fs, []string{"--log-level", "warn"}); err != nil {
+	if _, err := c.parse([]string{"--log-level", "warn"}); err != nil {
 		t.Fatal(err)
 	}
 	if *addr != "127.0.0.1:1" || *level != "warn" {
 		t.Errorf("grpc-addr %q (want from env), log-level %q (want the flag over env)", *addr, *level)
 	}
-	fs = flag.NewFlagSet("y", flag.ContinueOnError)
-	fs.Int("n", 1, "")
+	c = newSubcommand("y", "", "", io.Discard, io.Discard)
+	c.Int("n", 1, "")
 	t.Setenv("HOOKGUARD_N", "many")
-	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "HOOKGUARD_N") {
+	if _, err := c.parse(nil); err == nil || !strings.Contains(err.Error(), "HOOKGUARD_N") {
 		t.Errorf("bad env value: %v", err)
+	}
+	// A usage error from the environment names the variable too.
+	t.Setenv("HOOKGUARD_FORMAT", "yaml")
+	if code, _, errOut := runCmd(t, "", "validate", t.TempDir()); code != 2 || !strings.Contains(errOut, `--format "yaml"`) {
+		t.Errorf("HOOKGUARD_FORMAT=yaml: exit %d %q", code, errOut)
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,10 +14,12 @@ import (
 	"github.com/hookguard/hookguard/authz/daemon"
 )
 
-func serve(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := daemon.Config{}
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := newSubcommand("serve", "--policies DIR [flags]",
+		"Serve Envoy ext_authz checks (gRPC) for the policy directory DIR, and the admin\nendpoints (/healthz, /readyz, /status, /metrics). The policy reloads when its\nfiles change and on SIGHUP; SIGTERM drains in-flight checks and stops.",
+		stdout, stderr)
+	b := currentBuild()
+	cfg := daemon.Config{Version: b.Version, Revision: b.Revision}
 	fs.StringVar(&cfg.PolicyDir, "policies", "", "policy directory (required)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9191", "ext_authz gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", ":9192", "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
@@ -29,17 +30,19 @@ func serve(args []string, stderr io.Writer) int {
 	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", daemon.DefaultReloadDebounce, "quiet time after a policy change before reloading")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or console")
-	if err := parseFlags(fs, args); err != nil {
-		return 2
+	rest, err := fs.parse(args)
+	if err == nil {
+		err = fs.noArguments(rest)
 	}
-	if cfg.PolicyDir == "" {
-		fmt.Fprintln(stderr, "hookguard serve: --policies is required")
-		return 2
+	if err == nil && cfg.PolicyDir == "" {
+		err = fs.errorf("--policies DIR is required")
 	}
-	log, err := newLogger(stderr, *level, *format)
+	var log zerolog.Logger
+	if err == nil {
+		log, err = newLogger(stderr, *level, *format)
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, "hookguard serve:", err)
-		return 2
+		return fs.exit(err)
 	}
 	cfg.Log = log
 	cfg.DisableWatch = !*watch
@@ -77,14 +80,14 @@ func serve(args []string, stderr io.Writer) int {
 func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
-		return zerolog.Logger{}, fmt.Errorf("unknown log level %q", level)
+		return zerolog.Logger{}, fmt.Errorf("--log-level %q: must be debug, info, warn or error", level)
 	}
 	switch format {
 	case "json":
 	case "console":
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	default:
-		return zerolog.Logger{}, fmt.Errorf("unknown log format %q (json or console)", format)
+		return zerolog.Logger{}, fmt.Errorf("--log-format %q: must be json or console", format)
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +11,9 @@ import (
 )
 
 func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newSubcommand("sign", "--scheme S (--secret-env VAR | --secret-file F | --private-key-file F) [flags] (--body-file F | -)",
+		"Print the headers the scheme's provider would send with the body, signed with\nthe secret (or private key), one \"Name: value\" a line, for curl -H @FILE. For\nmailgun, which signs in the body, print the signed body instead.",
+		stdout, stderr)
 	scheme := fs.String("scheme", "", fmt.Sprintf("signature scheme: %v", verify.Schemes()))
 	secretEnv := fs.String("secret-env", "", "environment variable holding the secret")
 	secretFile := fs.String("secret-file", "", "file holding the secret (one trailing newline ignored)")
@@ -25,11 +25,9 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	keyID := fs.String("key-id", "", "keyid, for http_message_signatures")
 	policies := fs.String("policies", "", "policy directory, for the generic hmac scheme, whose format the endpoint defines")
 	endpoint := fs.String("endpoint", "", "endpoint of --policies, for the generic hmac scheme")
-	if err := parseFlags(fs, args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 1 && fs.Arg(0) == "-" && *bodyFile == "" {
-		*bodyFile = "-"
+	rest, err := fs.parse(args)
+	if err == nil && len(rest) == 1 && rest[0] == "-" && *bodyFile == "" {
+		*bodyFile, rest = "-", nil
 	}
 	keySources := 0
 	for _, s := range []string{*secretEnv, *secretFile, *keyFile} {
@@ -37,9 +35,21 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			keySources++
 		}
 	}
-	if *scheme == "" || keySources != 1 || *bodyFile == "" {
-		fmt.Fprintln(stderr, "usage: hookguard sign --scheme S (--secret-env VAR | --secret-file F | --private-key-file F) [--url U] [--content-type T] [--key-id K] (--body-file F | -)")
-		return 2
+	switch {
+	case err != nil:
+	case len(rest) > 0:
+		err = fs.errorf("unexpected argument %q (the body is --body-file F, or - for standard input)", rest[0])
+	case *scheme == "":
+		err = fs.errorf("missing --scheme")
+	case keySources == 0:
+		err = fs.errorf("missing the key: give --secret-env, --secret-file or --private-key-file")
+	case keySources > 1:
+		err = fs.errorf("give one of --secret-env, --secret-file and --private-key-file")
+	case *bodyFile == "":
+		err = fs.errorf("missing the body: give --body-file F, or - to read standard input")
+	}
+	if err != nil {
+		return fs.exit(err)
 	}
 	if *keyFile != "" {
 		*secretFile = *keyFile

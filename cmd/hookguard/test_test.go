@@ -43,6 +43,11 @@ tests:
 	if code != 0 || !strings.Contains(out, "--- PASS: ") || !strings.HasSuffix(out, "1 passed, 0 failed\n") {
 		t.Errorf("-run selecting the passing case: exit %d\n%s", code, out)
 	}
+	// Flags after the directory are flags, not more directories.
+	code, out, _ = runCmd(t, "", "test", d, "-run", "token is", "-v")
+	if code != 0 || !strings.Contains(out, "--- PASS: ") || !strings.HasSuffix(out, "1 passed, 0 failed\n") {
+		t.Errorf("test DIR -run R -v: exit %d\n%s", code, out)
+	}
 	if code, _, errOut := runCmd(t, "", "test"); code != 2 || !strings.Contains(errOut, "usage: hookguard test") {
 		t.Errorf("no directory: exit %d %q", code, errOut)
 	}

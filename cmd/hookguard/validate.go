@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,18 +14,25 @@ import (
 )
 
 func validate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	format := fs.String("format", "text", "output format: text or json")
+	fs := newSubcommand("validate", "[--format text|json] [--skip-secrets] DIR",
+		"Check the policy directory DIR as serve would load it, and list every problem\nwith its file, line, endpoint and field. Exit status 1 when DIR is invalid.",
+		stdout, stderr)
+	format := fs.String("format", "text", "output `format`: text or json")
 	skipSecrets := fs.Bool("skip-secrets", false, "do not resolve secret references (for a policy repository's CI, where the secrets are absent)")
-	if err := parseFlags(fs, args); err != nil {
-		return 2
+	dirs, err := fs.parse(args)
+	switch {
+	case err != nil:
+	case len(dirs) == 0:
+		err = fs.errorf("missing DIR, the policy directory")
+	case len(dirs) > 1:
+		err = fs.errorf("one DIR at a time, got %d: %s", len(dirs), strings.Join(dirs, " "))
+	case *format != "text" && *format != "json":
+		err = fs.errorf("--format %q: must be text or json", *format)
 	}
-	if fs.NArg() != 1 || (*format != "text" && *format != "json") {
-		fmt.Fprintln(stderr, "usage: hookguard validate [--format text|json] [--skip-secrets] DIR")
-		return 2
+	if err != nil {
+		return fs.exit(err)
 	}
-	dir := fs.Arg(0)
+	dir := dirs[0]
 	var opts policy.Options
 	if *skipSecrets {
 		opts.Secrets = policy.Placeholders{}

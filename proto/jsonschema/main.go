@@ -1,20 +1,24 @@
 // Command jsonschema writes the JSON Schema (draft 2020-12) of hookguard
-// policy files, for editors: with the yaml-language-server, a policy file
-// that starts with
+// policy files and policy test files, for editors: with the
+// yaml-language-server, a policy file that starts with
 //
 //	# yaml-language-server: $schema=<path or URL of policy.schema.json>
 //
-// gets completion, hover documentation and errors as it is typed.
+// gets completion, hover documentation and errors as it is typed; a
+// *_test.yaml file does with policytest.schema.json.
 //
-// The schema is derived from the proto definition (hookguard.policy.v1
-// PolicyFile), the one definition of what a policy may say, so it cannot
-// drift from what the loader accepts: `make proto` regenerates it and
-// `make proto-check` fails when the committed copy is stale. Descriptions
-// come from the proto comments, which the generated Go code does not keep;
-// they are read from a buf image built with source info:
+// Each schema is derived from the proto definition (hookguard.policy.v1
+// PolicyFile, hookguard.policytest.v1 TestFile), the one definition of what
+// such a file may say, so it cannot drift from what the loader accepts:
+// `make proto` regenerates it and `make proto-check` fails when the
+// committed copy is stale. Descriptions come from the proto comments, which
+// the generated Go code does not keep; they are read from a buf image built
+// with source info:
 //
 //	buf build --as-file-descriptor-set -o image.binpb
 //	go run ./proto/jsonschema -image image.binpb -o proto/hookguard/policy/v1/policy.schema.json
+//	go run ./proto/jsonschema -image image.binpb -message hookguard.policytest.v1.TestFile \
+//		-o proto/hookguard/policytest/v1/policytest.schema.json
 //
 // Without -image the compiled-in descriptors are used, and the schema has
 // no descriptions; its tests compare that structure with the committed file.
@@ -32,19 +36,30 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
+	// The compiled-in descriptors of the files' messages, for runs
+	// without -image.
+	_ "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
+	_ "github.com/hookguard/hookguard/proto/hookguard/policytest/v1"
 )
 
-// rootMessage is the message a policy file holds.
-const rootMessage = "hookguard.policy.v1.PolicyFile"
+// policyFile is the message a policy file holds, the default root.
+const policyFile = "hookguard.policy.v1.PolicyFile"
+
+// titles are the schemas' titles, by root message.
+var titles = map[protoreflect.FullName]string{
+	policyFile:                         "hookguard policy file",
+	"hookguard.policytest.v1.TestFile": "hookguard policy test file",
+}
 
 func main() {
 	image := flag.String("image", "", "FileDescriptorSet with source info, from `buf build --as-file-descriptor-set`; empty: compiled-in descriptors, no descriptions")
+	message := flag.String("message", policyFile, "full name of the message a file holds")
 	out := flag.String("o", "", "output file (default: standard output)")
 	flag.Parse()
-	b, err := build(*image)
+	b, err := build(*image, protoreflect.FullName(*message))
 	if err == nil {
 		if *out == "" {
 			_, err = os.Stdout.Write(b)
@@ -58,9 +73,9 @@ func main() {
 	}
 }
 
-// build loads the descriptors and generates the schema.
-func build(image string) ([]byte, error) {
-	root := (&policyv1.PolicyFile{}).ProtoReflect().Descriptor()
+// build loads the descriptors and generates the schema of message.
+func build(image string, message protoreflect.FullName) ([]byte, error) {
+	files := protoregistry.GlobalFiles
 	if image != "" {
 		raw, err := os.ReadFile(image)
 		if err != nil {
@@ -70,15 +85,17 @@ func build(image string) ([]byte, error) {
 		if err := proto.Unmarshal(raw, &set); err != nil {
 			return nil, fmt.Errorf("%s: %w", image, err)
 		}
-		files, err := protodesc.NewFiles(&set)
-		if err != nil {
+		if files, err = protodesc.NewFiles(&set); err != nil {
 			return nil, fmt.Errorf("%s: %w", image, err)
 		}
-		d, err := files.FindDescriptorByName(rootMessage)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", image, err)
-		}
-		root = d.(protoreflect.MessageDescriptor)
+	}
+	d, err := files.FindDescriptorByName(message)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: %w", message, err)
+	}
+	root, ok := d.(protoreflect.MessageDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a message", message)
 	}
 	return Generate(root)
 }
@@ -88,9 +105,13 @@ func build(image string) ([]byte, error) {
 // $defs, in declaration order so the file reads like the proto.
 func Generate(root protoreflect.MessageDescriptor) ([]byte, error) {
 	g := &generator{defs: obj{}}
+	title, ok := titles[root.FullName()]
+	if !ok {
+		title = string(root.FullName())
+	}
 	top := obj{
 		{"$schema", "https://json-schema.org/draft/2020-12/schema"},
-		{"title", "hookguard policy file"},
+		{"title", title},
 	}
 	top = append(top, g.message(root)...)
 	g.done = map[protoreflect.FullName]bool{root.FullName(): true}

@@ -10,12 +10,17 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
+	policytestv1 "github.com/hookguard/hookguard/proto/hookguard/policytest/v1"
 )
 
-const committed = "../hookguard/policy/v1/policy.schema.json"
+const (
+	committed     = "../hookguard/policy/v1/policy.schema.json"
+	committedTest = "../hookguard/policytest/v1/policytest.schema.json"
+)
 
 // withoutDescriptions decodes a schema and drops every description, which
 // only a build with source info (make proto) can produce.
@@ -47,20 +52,30 @@ func withoutDescriptions(t *testing.T, b []byte) any {
 // descriptors and compares everything but the descriptions, so a proto
 // change without `make proto` fails here too, where buf is not at hand.
 func TestCommittedSchemaIsFresh(t *testing.T) {
-	fresh, err := Generate((&policyv1.PolicyFile{}).ProtoReflect().Descriptor())
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := os.ReadFile(committed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(withoutDescriptions(t, fresh), withoutDescriptions(t, old)) {
-		t.Errorf("%s is stale: run make proto", committed)
+	for file, root := range map[string]protoreflect.MessageDescriptor{
+		committed:     (&policyv1.PolicyFile{}).ProtoReflect().Descriptor(),
+		committedTest: (&policytestv1.TestFile{}).ProtoReflect().Descriptor(),
+	} {
+		fresh, err := Generate(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(withoutDescriptions(t, fresh), withoutDescriptions(t, old)) {
+			t.Errorf("%s is stale: run make proto", file)
+		}
 	}
 }
 
 func compile(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	return compileFile(t, committed)
+}
+
+func compileFile(t *testing.T, committed string) *jsonschema.Schema {
 	t.Helper()
 	f, err := os.Open(committed)
 	if err != nil {
@@ -72,10 +87,11 @@ func compile(t *testing.T) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource("policy.schema.json", doc); err != nil {
+	name := filepath.Base(committed)
+	if err := c.AddResource(name, doc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Compile("policy.schema.json")
+	s, err := c.Compile(name)
 	if err != nil {
 		t.Fatalf("the schema is not valid draft 2020-12: %v", err)
 	}
@@ -221,6 +237,36 @@ func TestEveryPolicyFieldDescribed(t *testing.T) {
 					t.Errorf("%s: a value without description: %v", fd.FullName(), v)
 				}
 			}
+		}
+	}
+}
+
+// TestExamplePolicyTestsValidate checks every shipped policy test file
+// against the test file schema.
+func TestExamplePolicyTestsValidate(t *testing.T) {
+	s := compileFile(t, committedTest)
+	files, _ := filepath.Glob("../../policies/*_test.yaml")
+	more, _ := filepath.Glob("../../policies/*/*_test.yaml")
+	files = append(files, more...)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(t, s, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if len(files) < 3 {
+		t.Errorf("only %d example policy test files found", len(files))
+	}
+	for name, doc := range map[string]string{
+		"misspelt expectation": "tests:\n- name: a\n  request: {path: /a}\n  expect: {decison: allow}\n",
+		"status as text":       "tests:\n- name: a\n  request: {path: /a}\n  expect: {status: ok}\n",
+		"headers as a list":    "tests:\n- name: a\n  request: {path: /a, headers: [x-a]}\n  expect: {status: 200}\n",
+	} {
+		if err := validate(t, s, []byte(doc)); err == nil {
+			t.Errorf("%s: the schema accepts\n%s", name, doc)
 		}
 	}
 }
