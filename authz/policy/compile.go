@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/verify"
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
@@ -178,41 +180,59 @@ func checkHeaderName(name string) string {
 	return ""
 }
 
-// resolveSecrets reads every reference; field is the path of the list.
-func (c *compiler) resolveSecrets(file string, refs []*policyv1.SecretRef, field string, fail func(field, msg string)) []authz.Secret {
+// resolveSecrets reads every reference of the list named field. It returns
+// the secrets it could read, and the problems as *verify.FieldError values,
+// joined, each naming its field.
+func (c *compiler) resolveSecrets(file, field string, refs []*policyv1.SecretRef) ([]authz.Secret, error) {
 	if len(refs) == 0 {
-		fail(field, "at least one secret is required")
-		return nil
+		return nil, &verify.FieldError{Field: field, Err: errors.New("at least one secret is required")}
 	}
 	var out []authz.Secret
+	var errs []error
 	for i, ref := range refs {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		var val []byte
-		switch src := ref.GetSource().(type) {
-		case *policyv1.SecretRef_Env:
-			v, ok := c.secrets.LookupEnv(src.Env)
-			if !ok {
-				fail(f+".env", fmt.Sprintf("environment variable %s is not set", src.Env))
-				continue
-			}
-			val = []byte(v)
-		case *policyv1.SecretRef_File:
-			path := resolvePath(file, src.File)
-			b, err := c.secrets.ReadFile(path)
-			if err != nil {
-				fail(f+".file", fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))
-				continue
-			}
-			val = FileSecret(b)
-		default:
-			fail(f, "set env or file")
+		s, err := c.resolveSecret(file, fmt.Sprintf("%s[%d]", field, i), ref)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if len(val) == 0 {
-			fail(f, "secret is empty")
-			continue
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+// resolveSecret reads the reference named field, and returns its problem
+// as a *verify.FieldError.
+func (c *compiler) resolveSecret(file, field string, ref *policyv1.SecretRef) (authz.Secret, error) {
+	var val []byte
+	switch src := ref.GetSource().(type) {
+	case *policyv1.SecretRef_Env:
+		v, ok := c.secrets.LookupEnv(src.Env)
+		if !ok {
+			return nil, &verify.FieldError{Field: field + ".env", Err: fmt.Errorf("environment variable %s is not set", src.Env)}
 		}
-		out = append(out, authz.Secret(val))
+		val = []byte(v)
+	case *policyv1.SecretRef_File:
+		path := resolvePath(file, src.File)
+		b, err := c.secrets.ReadFile(path)
+		if err != nil {
+			return nil, &verify.FieldError{Field: field + ".file", Err: fmt.Errorf("cannot read secret file %s: %v", path, errorWithoutPath(err))}
+		}
+		val = FileSecret(b)
+	default:
+		return nil, &verify.FieldError{Field: field, Err: errors.New("set env or file")}
+	}
+	if len(val) == 0 {
+		return nil, &verify.FieldError{Field: field, Err: errors.New("secret is empty")}
+	}
+	return authz.Secret(val), nil
+}
+
+// legacySecrets is resolveSecrets for the schemes that do not register
+// themselves with package verify yet: it reports each problem.
+func (c *compiler) legacySecrets(file string, refs []*policyv1.SecretRef, field string, fail func(field, msg string)) []authz.Secret {
+	out, err := c.resolveSecrets(file, field, refs)
+	if err != nil {
+		reportFieldErrors("", err, fail)
 	}
 	return out
 }

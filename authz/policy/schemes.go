@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -16,13 +17,77 @@ import (
 // timestamp no longer limits anything the replay cache could not.
 const maxTolerance = 24 * time.Hour
 
-// compileVerifier builds the verifier the policy names. replayable reports
-// whether the scheme yields a replay key, and so whether replay protection
-// applies.
+// compileVerifier builds the verifier the policy names, through the scheme
+// registry of package verify. replayable reports whether the scheme yields
+// a replay key, and so whether replay protection applies.
 func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail, warn func(field, msg string)) (_ authz.Verifier, replayable bool) {
+	env := &schemeEnv{c: c, file: file}
+	vf, scheme, err := verify.New(v, env)
+	if scheme.Name == "" {
+		return c.compileUnregistered(file, v, fail, warn)
+	}
+	field := "verify." + scheme.Name
+	for _, w := range env.warnings {
+		warn(joinPath(field, w.field), w.msg)
+	}
+	if err != nil {
+		reportFieldErrors(field, err, fail)
+		return nil, scheme.Replayable
+	}
+	return vf, scheme.Replayable
+}
+
+// reportFieldErrors reports err, from building the verifier of the scheme
+// under field, on the fields its *verify.FieldError values name; several
+// errors are joined.
+func reportFieldErrors(field string, err error, fail func(field, msg string)) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			reportFieldErrors(field, e, fail)
+		}
+		return
+	}
+	msg := err.Error()
+	var fe *verify.FieldError
+	if errors.As(err, &fe) {
+		field, msg = joinPath(field, fe.Field), fe.Err.Error()
+	}
+	fail(field, msg)
+}
+
+// schemeEnv is the verify.Env of one endpoint's scheme: secrets resolve
+// through the compiler's SecretSource, relative to the policy file, and
+// warnings wait until the scheme, and so their field, is known.
+type schemeEnv struct {
+	c        *compiler
+	file     string
+	warnings []schemeWarning
+}
+
+// schemeWarning is a warning of a scheme's constructor.
+type schemeWarning struct{ field, msg string }
+
+// Secrets resolves a list of references.
+func (e *schemeEnv) Secrets(field string, refs []*policyv1.SecretRef) ([]authz.Secret, error) {
+	return e.c.resolveSecrets(e.file, field, refs)
+}
+
+// Secret resolves one reference.
+func (e *schemeEnv) Secret(field string, ref *policyv1.SecretRef) (authz.Secret, error) {
+	return e.c.resolveSecret(e.file, field, ref)
+}
+
+// Warn keeps a warning for compileVerifier to report.
+func (e *schemeEnv) Warn(field, msg string) {
+	e.warnings = append(e.warnings, schemeWarning{field, msg})
+}
+
+// compileUnregistered builds the verifier of a scheme that does not
+// register itself with package verify yet.
+func (c *compiler) compileUnregistered(file string, v *policyv1.Verify, fail, warn func(field, msg string)) (_ authz.Verifier, replayable bool) {
 	// secrets resolves a list under verify.<scheme>.
 	secrets := func(scheme, field string, refs []*policyv1.SecretRef) []authz.Secret {
-		return c.resolveSecrets(file, refs, "verify."+scheme+"."+field, fail)
+		return c.legacySecrets(file, refs, "verify."+scheme+"."+field, fail)
 	}
 	tol := func(scheme, s string) time.Duration {
 		return compileTolerance("verify."+scheme+".tolerance", s, fail)
@@ -56,7 +121,7 @@ func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail, warn f
 		if idHeader != "" && !headerName.MatchString(idHeader) {
 			fail("verify.token.id_header", "must be a header name")
 		}
-		secrets := c.resolveSecrets(file, t.GetSecrets(), "verify.token.secrets", fail)
+		secrets := c.legacySecrets(file, t.GetSecrets(), "verify.token.secrets", fail)
 		return verify.NewToken(header, t.GetPrefix(), idHeader, secrets), false
 	case *policyv1.Verify_Stripe:
 		return verify.NewStripe(secrets("stripe", "secrets", s.Stripe.GetSecrets()), tol("stripe", s.Stripe.GetTolerance())), true
@@ -151,7 +216,7 @@ func (c *compiler) compileHMAC(file string, h *policyv1.HMACVerify, fail func(fi
 		return name
 	}
 	cfg := verify.HMACConfig{
-		Secrets:         c.resolveSecrets(file, h.GetSecrets(), "verify.hmac.secrets", fail),
+		Secrets:         c.legacySecrets(file, h.GetSecrets(), "verify.hmac.secrets", fail),
 		Algorithm:       h.GetAlgorithm(),
 		Header:          lowerHeader("header", h.GetHeader(), true),
 		Prefix:          h.GetPrefix(),
@@ -185,7 +250,7 @@ func (c *compiler) compileHTTPSig(file string, h *policyv1.HTTPMessageSignatures
 	ok := true
 	for i, k := range h.GetKeys() {
 		field := fmt.Sprintf("verify.http_message_signatures.keys[%d]", i)
-		s := c.resolveSecrets(file, []*policyv1.SecretRef{k.GetKey()}, field+".key", fail)
+		s := c.legacySecrets(file, []*policyv1.SecretRef{k.GetKey()}, field+".key", fail)
 		if len(s) != 1 {
 			ok = false
 			continue

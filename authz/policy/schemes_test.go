@@ -193,6 +193,52 @@ func TestProviderPolicyEnvDocumented(t *testing.T) {
 	}
 }
 
+// TestEveryRegisteredScheme: every scheme registered with package verify
+// has an example policy in policies/ or policies/providers/ and a section
+// in docs/providers.md, and its example compiles to a verifier with the
+// traits the registration declares, replay protection where it has a
+// replay key.
+func TestEveryRegisteredScheme(t *testing.T) {
+	keys := newProviderKeys(t)
+	env := providerSecrets{"GITHUB_WEBHOOK_SECRET": "github-test", "GITLAB_WEBHOOK_TOKEN": "gitlab-test", "PARTNER_WEBHOOK_TOKEN": "partner-test"}
+	for k, v := range keys.env {
+		env[k] = v
+	}
+	examples := map[string][]*authz.Endpoint{}
+	for _, dir := range []string{"../../policies", providerDir} {
+		res, err := Load(dir, Options{Secrets: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range res.Policy.Endpoints() {
+			examples[e.Verifier.Scheme()] = append(examples[e.Verifier.Scheme()], e)
+		}
+	}
+	doc, err := os.ReadFile("../../docs/providers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range verify.All() {
+		if !regexp.MustCompile("(?m)^## .*`" + regexp.QuoteMeta(s.Name) + "`").Match(doc) {
+			t.Errorf("%s: no section of docs/providers.md is titled with it", s.Name)
+		}
+		if len(examples[s.Name]) == 0 {
+			t.Errorf("%s: no example policy uses it", s.Name)
+		}
+		for _, e := range examples[s.Name] {
+			if _, ok := e.Verifier.(verify.Timestamped); ok != s.Timestamped {
+				t.Errorf("endpoint %s: implements verify.Timestamped: %v, registered Timestamped: %v", e.Name, ok, s.Timestamped)
+			}
+			if _, ok := e.Verifier.(authz.Handshaker); ok != s.Handshakes {
+				t.Errorf("endpoint %s: implements authz.Handshaker: %v, registered Handshakes: %v", e.Name, ok, s.Handshakes)
+			}
+			if protected := e.ReplayTTL > 0; protected != s.Replayable {
+				t.Errorf("endpoint %s: replay protection %v, registered Replayable: %v", e.Name, protected, s.Replayable)
+			}
+		}
+	}
+}
+
 func TestSchemeFieldErrors(t *testing.T) {
 	keys := newProviderKeys(t)
 	cases := []struct {

@@ -51,8 +51,8 @@ func (m Message) withDefaults() Message {
 // secret, or for an asymmetric scheme its private key.
 type signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
 
-// signers produce the headers a provider sends, so people and policy tests
-// can make valid deliveries. One per scheme, beside its verifier.
+// signers are the signers of the schemes not yet registered (see
+// Register), which carry their own.
 var signers = map[string]signer{
 	"github":                  signGitHub,
 	"token":                   signToken,
@@ -74,11 +74,26 @@ var signers = map[string]signer{
 	"http_message_signatures": signHTTPMessageSignatures,
 }
 
-// Schemes lists the schemes Sign supports.
+// signerOf returns the signer of a scheme, or nil.
+func signerOf(scheme string) signer {
+	if s, ok := registry[scheme]; ok {
+		return s.Sign
+	}
+	return signers[scheme]
+}
+
+// Schemes lists the schemes Sign supports, sorted.
 func Schemes() []string {
-	names := make([]string, 0, len(signers))
+	var names []string
+	for _, s := range registry {
+		if s.Sign != nil {
+			names = append(names, s.Name)
+		}
+	}
 	for n := range signers {
-		names = append(names, n)
+		if _, ok := registry[n]; !ok {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	return names
@@ -87,13 +102,15 @@ func Schemes() []string {
 // Sign returns the headers the scheme's provider would send with m, signed
 // with key: the secret of an HMAC scheme, the private key of an asymmetric
 // one (Discord, SendGrid, Standard Webhooks v1a, HTTP message signatures).
+// An empty m.ID is a random delivery id, a zero m.Time the current time, an
+// empty m.Method POST.
 //
 // The generic hmac scheme has no signer: its format lives in the policy.
 // For Mailgun, whose signature travels in the body, the headers are empty
 // and the body must carry the signature object; see SignMailgunBody.
 func Sign(scheme string, key authz.Secret, m Message) ([]authz.HeaderValue, error) {
-	sign, ok := signers[scheme]
-	if !ok {
+	sign := signerOf(scheme)
+	if sign == nil {
 		return nil, fmt.Errorf("verify: cannot sign scheme %q (known: %v)", scheme, Schemes())
 	}
 	h, err := sign(key, m.withDefaults())
