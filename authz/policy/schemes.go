@@ -173,8 +173,6 @@ func (c *compiler) compileUnregistered(file string, v *policyv1.Verify, fail, wa
 		return built("square", vf, err)
 	case *policyv1.Verify_Zoom:
 		return verify.NewZoom(secrets("zoom", "secrets", s.Zoom.GetSecrets()), tol("zoom", s.Zoom.GetTolerance())), true
-	case *policyv1.Verify_Linear:
-		return verify.NewLinear(secrets("linear", "secrets", s.Linear.GetSecrets()), tol("linear", s.Linear.GetTolerance())), true
 	case *policyv1.Verify_Meta:
 		m := s.Meta
 		var tokens []authz.Secret

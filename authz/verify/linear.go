@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildLinear, Scheme{Sign: signLinear, Replayable: true, Timestamped: true})
+}
 
 // Linear header names and default tolerance.
 const (
@@ -32,6 +37,15 @@ type Linear struct {
 // timestamps at most tolerance away (zero means LinearDefaultTolerance).
 func NewLinear(secrets []authz.Secret, tolerance time.Duration) *Linear {
 	return &Linear{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, LinearDefaultTolerance)}
+}
+
+// buildLinear builds a Linear verifier from its policy configuration.
+func buildLinear(c *policyv1.LinearVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewLinear(secrets, tolerance), nil
 }
 
 // Scheme returns "linear".

@@ -65,7 +65,6 @@ var signers = map[string]signer{
 	"sendgrid":                signSendGrid,
 	"square":                  signSquare,
 	"zoom":                    signZoom,
-	"linear":                  signLinear,
 	"meta":                    signMeta,
 	"pagerduty":               signPagerDuty,
 	"paddle":                  signPaddle,

@@ -24,7 +24,6 @@ var (
 	_ Timestamped = (*Slack)(nil)
 	_ Timestamped = (*Zoom)(nil)
 	_ Timestamped = (*Twitch)(nil)
-	_ Timestamped = (*Linear)(nil)
 	_ Timestamped = (*Mailgun)(nil)
 	_ Timestamped = (*StandardWebhooks)(nil)
 	_ Timestamped = (*Discord)(nil)
