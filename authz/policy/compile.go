@@ -227,16 +227,6 @@ func (c *compiler) resolveSecret(file, field string, ref *policyv1.SecretRef) (a
 	return authz.Secret(val), nil
 }
 
-// legacySecrets is resolveSecrets for the schemes that do not register
-// themselves with package verify yet: it reports each problem.
-func (c *compiler) legacySecrets(file string, refs []*policyv1.SecretRef, field string, fail func(field, msg string)) []authz.Secret {
-	out, err := c.resolveSecrets(file, field, refs)
-	if err != nil {
-		reportFieldErrors("", err, fail)
-	}
-	return out
-}
-
 // errorWithoutPath drops the path an *fs.PathError repeats.
 func errorWithoutPath(err error) string {
 	msg := err.Error()

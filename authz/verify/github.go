@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildGitHub, Scheme{Sign: signGitHub, Replayable: true})
+}
 
 // GitHub header names.
 const (
@@ -27,6 +32,15 @@ type GitHub struct {
 // NewGitHub returns a GitHub verifier accepting any of secrets.
 func NewGitHub(secrets []authz.Secret) *GitHub {
 	return &GitHub{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildGitHub builds a GitHub verifier from its policy configuration.
+func buildGitHub(c *policyv1.GitHubVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewGitHub(secrets), nil
 }
 
 // Scheme returns "github".

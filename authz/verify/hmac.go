@@ -12,7 +12,13 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	// No signer: the format is the policy's; see HMAC.Sign.
+	Register(buildHMAC, Scheme{Replayable: true, Timestamped: true})
+}
 
 // HMACDefaultTolerance is the generic scheme's tolerance when the policy
 // names a timestamp header but no tolerance.
@@ -116,8 +122,8 @@ func parseTemplate(t string) ([]segment, error) {
 	return segs, nil
 }
 
-// NewHMAC compiles a generic HMAC scheme. Its errors name the field at
-// fault, without the policy's field path, and never a secret.
+// NewHMAC compiles a generic HMAC scheme. Its errors are *FieldError values
+// naming the field of HMACVerify at fault, and never quote a secret.
 func NewHMAC(c HMACConfig) (*HMAC, error) {
 	h := &HMAC{header: c.Header, prefix: c.Prefix, idHeader: c.IDHeader, tsHeader: c.TimestampHeader, separator: c.Separator}
 	var newHash func() hash.Hash
@@ -129,7 +135,7 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	case "sha512":
 		newHash, h.size = sha512.New, sha512.Size
 	default:
-		return nil, errors.New("algorithm: use SHA1, SHA256 or SHA512")
+		return nil, fieldError("algorithm", "use SHA1, SHA256 or SHA512")
 	}
 	h.keys = newMACKeys(newHash, c.Secrets)
 	switch strings.ToLower(c.Encoding) {
@@ -140,10 +146,10 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	case "base64url":
 		h.enc = encBase64URL
 	default:
-		return nil, errors.New("encoding: use hex, base64 or base64url")
+		return nil, fieldError("encoding", "use hex, base64 or base64url")
 	}
 	if c.Header == "" {
-		return nil, errors.New("header: required")
+		return nil, fieldError("header", "required")
 	}
 	tmpl := c.SignedContent
 	if tmpl == "" {
@@ -151,7 +157,7 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	}
 	var err error
 	if h.content, err = parseTemplate(tmpl); err != nil {
-		return nil, fmt.Errorf("signed_content: %w", err)
+		return nil, &FieldError{Field: "signed_content", Err: err}
 	}
 	hasBody := false
 	for _, s := range h.content {
@@ -165,18 +171,18 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 		}
 	}
 	if !hasBody {
-		return nil, errors.New("signed_content: must include {body}, or anyone could change the body")
+		return nil, fieldError("signed_content", "must include {body}, or anyone could change the body")
 	}
 	if h.usesID && h.idHeader == "" {
-		return nil, errors.New("id_header: required by {id}")
+		return nil, fieldError("id_header", "required by {id}")
 	}
 	if h.usesTS && h.tsHeader == "" {
-		return nil, errors.New("timestamp_header: required by {timestamp}")
+		return nil, fieldError("timestamp_header", "required by {timestamp}")
 	}
 	if h.tsHeader != "" && !h.usesTS {
 		// A timestamp that is checked but not signed guards nothing: a
 		// replay past the TTL would simply carry a fresh one.
-		return nil, errors.New("signed_content: must include {timestamp} when timestamp_header is set")
+		return nil, fieldError("signed_content", "must include {timestamp} when timestamp_header is set")
 	}
 	switch c.TimestampUnit {
 	case "", "s":
@@ -184,16 +190,45 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	case "ms":
 		h.tsUnit = time.Millisecond
 	default:
-		return nil, errors.New("timestamp_unit: use s or ms")
+		return nil, fieldError("timestamp_unit", "use s or ms")
 	}
 	if h.tsHeader == "" && c.Tolerance != 0 {
-		return nil, errors.New("tolerance: needs timestamp_header")
+		return nil, fieldError("tolerance", "needs timestamp_header")
 	}
 	h.tolerance = orDefault(c.Tolerance, HMACDefaultTolerance)
 	if strings.TrimSpace(c.Separator) == "" && c.Separator != "" && c.Separator != " " {
-		return nil, errors.New("separator: use a visible character or a single space")
+		return nil, fieldError("separator", "use a visible character or a single space")
 	}
 	return h, nil
+}
+
+// buildHMAC builds a generic HMAC verifier from its policy configuration.
+func buildHMAC(c *policyv1.HMACVerify, env Env) (authz.Verifier, error) {
+	header, err1 := headerField("header", c.GetHeader(), true)
+	idHeader, err2 := headerField("id_header", c.GetIdHeader(), false)
+	tsHeader, err3 := headerField("timestamp_header", c.GetTimestampHeader(), false)
+	secrets, err4 := env.Secrets("secrets", c.GetSecrets())
+	tolerance, err5 := parseTolerance(c.GetTolerance())
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return nil, err
+	}
+	v, err := NewHMAC(HMACConfig{
+		Secrets:         secrets,
+		Algorithm:       c.GetAlgorithm(),
+		Header:          header,
+		Prefix:          c.GetPrefix(),
+		Encoding:        c.GetEncoding(),
+		SignedContent:   c.GetSignedContent(),
+		IDHeader:        idHeader,
+		TimestampHeader: tsHeader,
+		TimestampUnit:   c.GetTimestampUnit(),
+		Tolerance:       tolerance,
+		Separator:       c.GetSeparator(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "hmac".

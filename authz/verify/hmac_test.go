@@ -116,21 +116,22 @@ func TestHMACConfigErrors(t *testing.T) {
 	}
 }
 
-func TestHMACSuite(t *testing.T) {
+func init() { schemeSuites["hmac"] = testHMACSuite }
+
+func testHMACSuite(t *testing.T) {
 	cfg := HMACConfig{Header: "x-acme-signature", Prefix: "v1=", Separator: ",", SignedContent: "{id}.{timestamp}.{body}", IDHeader: "x-acme-id", TimestampHeader: "x-acme-timestamp"}
 	mk := func(t *testing.T, keys ...authz.Secret) *HMAC {
 		c := cfg
 		c.Secrets = keys
 		return newHMACT(t, c)
 	}
-	// The generic scheme has no registered signer: its format is the
-	// policy's. Register one for the suite from the verifier's Sign.
-	signers["hmac-test"] = func(key authz.Secret, m Message) ([]authz.HeaderValue, error) {
-		return mk(t, key).Sign(m)
-	}
-	defer delete(signers, "hmac-test")
 	runSuite(t, suite{
-		scheme: "hmac-test",
+		scheme: "hmac",
+		// The generic scheme has no registered signer, its format being
+		// the policy's: the verifier signs.
+		signer: func(key authz.Secret, m Message) ([]authz.HeaderValue, error) {
+			return mk(t, key).Sign(m)
+		},
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {
 			return mk(t, keys...)
 		},

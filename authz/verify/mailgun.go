@@ -14,7 +14,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildMailgun, Scheme{Sign: signMailgun, Replayable: true, Timestamped: true})
+}
 
 // MailgunDefaultTolerance: Mailgun leaves the window to the application;
 // five minutes leaves room for queueing without letting a captured
@@ -39,6 +44,15 @@ type Mailgun struct {
 // timestamps at most tolerance away (zero means MailgunDefaultTolerance).
 func NewMailgun(secrets []authz.Secret, tolerance time.Duration) *Mailgun {
 	return &Mailgun{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, MailgunDefaultTolerance)}
+}
+
+// buildMailgun builds a Mailgun verifier from its policy configuration.
+func buildMailgun(c *policyv1.MailgunVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewMailgun(secrets, tolerance), nil
 }
 
 // Scheme returns "mailgun".

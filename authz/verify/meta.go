@@ -3,12 +3,18 @@ package verify
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildMeta, Scheme{Sign: signMeta, Replayable: true, Handshakes: true})
+}
 
 // MetaSignatureHeader is the header Meta signs deliveries in.
 const MetaSignatureHeader = "x-hub-signature-256"
@@ -35,6 +41,22 @@ func NewMeta(secrets, verifyTokens []authz.Secret) *Meta {
 		m.tokens = append(m.tokens, sha256.Sum256(t))
 	}
 	return m
+}
+
+// buildMeta builds a Meta verifier from its policy configuration. Verify
+// tokens are optional: without one, every subscription handshake is
+// refused.
+func buildMeta(c *policyv1.MetaVerify, env Env) (authz.Verifier, error) {
+	secrets, err1 := env.Secrets("secrets", c.GetSecrets())
+	var tokens []authz.Secret
+	var err2 error
+	if len(c.GetVerifyTokens()) > 0 {
+		tokens, err2 = env.Secrets("verify_tokens", c.GetVerifyTokens())
+	}
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return NewMeta(secrets, tokens), nil
 }
 
 // Scheme returns "meta".

@@ -5,7 +5,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildPaddle, Scheme{Sign: signPaddle, Replayable: true, Timestamped: true})
+}
 
 // Paddle header name and default tolerance.
 const (
@@ -29,6 +34,15 @@ type Paddle struct {
 // timestamps at most tolerance away (zero means PaddleDefaultTolerance).
 func NewPaddle(secrets []authz.Secret, tolerance time.Duration) *Paddle {
 	return &Paddle{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, PaddleDefaultTolerance)}
+}
+
+// buildPaddle builds a Paddle verifier from its policy configuration.
+func buildPaddle(c *policyv1.PaddleVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewPaddle(secrets, tolerance), nil
 }
 
 // Scheme returns "paddle".

@@ -7,7 +7,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildPagerDuty, Scheme{Sign: signPagerDuty, Replayable: true})
+}
 
 // PagerDuty header names.
 const (
@@ -26,6 +31,15 @@ type PagerDuty struct {
 // NewPagerDuty returns a PagerDuty verifier accepting any of secrets.
 func NewPagerDuty(secrets []authz.Secret) *PagerDuty {
 	return &PagerDuty{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildPagerDuty builds a PagerDuty verifier from its policy configuration.
+func buildPagerDuty(c *policyv1.PagerDutyVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewPagerDuty(secrets), nil
 }
 
 // Scheme returns "pagerduty".

@@ -136,3 +136,38 @@ func TestFieldError(t *testing.T) {
 		t.Errorf("Error() = %q", whole)
 	}
 }
+
+// TestEveryVerifyFieldIsRegistered: each field of the policy's Verify
+// oneof has a registered scheme, and each registered scheme is a field
+// (Register refuses a second registration of one).
+func TestEveryVerifyFieldIsRegistered(t *testing.T) {
+	fields := schemeOneof.Fields()
+	for i := range fields.Len() {
+		name := string(fields.Get(i).Name())
+		if _, ok := Lookup(name); !ok {
+			t.Errorf("verify.%s: no scheme registered; its file registers one with Register from an init function", name)
+		}
+	}
+	if n := len(All()); n != fields.Len() {
+		t.Errorf("%d schemes registered for %d fields of %s", n, fields.Len(), schemeOneof.FullName())
+	}
+}
+
+// TestSchemesAreTheSigners: Sign supports exactly the registered schemes
+// with a signer, and refuses the others by name.
+func TestSchemesAreTheSigners(t *testing.T) {
+	var want []string
+	for _, s := range All() {
+		if s.Sign != nil {
+			want = append(want, s.Name)
+		} else if _, err := Sign(s.Name, authz.Secret("k"), Message{}); err == nil || !strings.Contains(err.Error(), "cannot sign") {
+			t.Errorf("Sign(%s) = %v, want a refusal", s.Name, err)
+		}
+	}
+	if got := Schemes(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Schemes() = %v, want %v", got, want)
+	}
+	if _, err := Sign("nope", authz.Secret("k"), Message{}); err == nil || !strings.Contains(err.Error(), "github") {
+		t.Errorf("unknown scheme: %v, want an error listing the known ones", err)
+	}
+}

@@ -7,7 +7,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildShopify, Scheme{Sign: signShopify, Replayable: true})
+}
 
 // Shopify header names.
 const (
@@ -28,6 +33,15 @@ type Shopify struct {
 // NewShopify returns a Shopify verifier accepting any of secrets.
 func NewShopify(secrets []authz.Secret) *Shopify {
 	return &Shopify{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildShopify builds a Shopify verifier from its policy configuration.
+func buildShopify(c *policyv1.ShopifyVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewShopify(secrets), nil
 }
 
 // Scheme returns "shopify".

@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/rand"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
@@ -47,54 +46,15 @@ func (m Message) withDefaults() Message {
 	return m
 }
 
-// A signer produces the headers a provider sends. key is the scheme's
-// secret, or for an asymmetric scheme its private key.
-type signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
-
-// signers are the signers of the schemes not yet registered (see
-// Register), which carry their own.
-var signers = map[string]signer{
-	"github":                  signGitHub,
-	"token":                   signToken,
-	"stripe":                  signStripe,
-	"slack":                   signSlack,
-	"standard_webhooks":       signStandardWebhooks,
-	"shopify":                 signShopify,
-	"twilio":                  signTwilio,
-	"discord":                 signDiscord,
-	"sendgrid":                signSendGrid,
-	"square":                  signSquare,
-	"zoom":                    signZoom,
-	"meta":                    signMeta,
-	"pagerduty":               signPagerDuty,
-	"paddle":                  signPaddle,
-	"twitch":                  signTwitch,
-	"mailgun":                 signMailgun,
-	"http_message_signatures": signHTTPMessageSignatures,
-}
-
-// signerOf returns the signer of a scheme, or nil.
-func signerOf(scheme string) signer {
-	if s, ok := registry[scheme]; ok {
-		return s.Sign
-	}
-	return signers[scheme]
-}
-
-// Schemes lists the schemes Sign supports, sorted.
+// Schemes lists the schemes Sign supports, sorted: the registered schemes
+// with a signer.
 func Schemes() []string {
 	var names []string
-	for _, s := range registry {
+	for _, s := range All() {
 		if s.Sign != nil {
 			names = append(names, s.Name)
 		}
 	}
-	for n := range signers {
-		if _, ok := registry[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
 	return names
 }
 
@@ -108,7 +68,7 @@ func Schemes() []string {
 // For Mailgun, whose signature travels in the body, the headers are empty
 // and the body must carry the signature object; see SignMailgunBody.
 func Sign(scheme string, key authz.Secret, m Message) ([]authz.HeaderValue, error) {
-	sign := signerOf(scheme)
+	sign := registry[scheme].Sign
 	if sign == nil {
 		return nil, fmt.Errorf("verify: cannot sign scheme %q (known: %v)", scheme, Schemes())
 	}

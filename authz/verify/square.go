@@ -5,10 +5,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildSquare, Scheme{Sign: signSquare, Replayable: true})
+}
 
 // SquareSignatureHeader is the header Square signs deliveries in.
 const SquareSignatureHeader = "x-square-hmacsha256-signature"
@@ -29,9 +35,27 @@ type Square struct {
 // secrets.
 func NewSquare(secrets []authz.Secret, notificationURL string) (*Square, error) {
 	if notificationURL == "" {
-		return nil, errors.New("notification_url is required")
+		return nil, fieldError("notification_url", "required")
 	}
 	return &Square{keys: newMACKeys(sha256.New, secrets), url: []byte(notificationURL)}, nil
+}
+
+// buildSquare builds a Square verifier from its policy configuration.
+func buildSquare(c *policyv1.SquareVerify, env Env) (authz.Verifier, error) {
+	var errURL error
+	u := c.GetNotificationUrl()
+	if p, err := url.Parse(u); u == "" || err != nil || p.Scheme == "" || p.Host == "" {
+		errURL = fieldError("notification_url", "required: the absolute URL configured in Square")
+	}
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err := errors.Join(errURL, err); err != nil {
+		return nil, err
+	}
+	v, err := NewSquare(secrets, u)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "square".

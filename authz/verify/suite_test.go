@@ -132,6 +132,9 @@ type suite struct {
 	// prepare, when set, adjusts a message before it is signed, as the
 	// provider would (Twilio puts a JSON body's digest in the URL).
 	prepare func(m Message) Message
+	// signer, when set, signs instead of the scheme's registered signer,
+	// for a scheme without one.
+	signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
 }
 
 func (s *suite) sign(t *testing.T, key authz.Secret, m Message) *authz.Request {
@@ -139,7 +142,13 @@ func (s *suite) sign(t *testing.T, key authz.Secret, m Message) *authz.Request {
 	if s.prepare != nil {
 		m = s.prepare(m)
 	}
-	h, err := Sign(s.scheme, key, m)
+	var h []authz.HeaderValue
+	var err error
+	if s.signer != nil {
+		h, err = s.signer(key, m)
+	} else {
+		h, err = Sign(s.scheme, key, m)
+	}
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}

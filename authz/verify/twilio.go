@@ -16,7 +16,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildTwilio, Scheme{Sign: signTwilio, Replayable: true})
+}
 
 // Twilio header names.
 const (
@@ -50,6 +55,15 @@ type Twilio struct {
 // Tokens).
 func NewTwilio(secrets []authz.Secret) *Twilio {
 	return &Twilio{keys: newMACKeys(sha1.New, secrets)}
+}
+
+// buildTwilio builds a Twilio verifier from its policy configuration.
+func buildTwilio(c *policyv1.TwilioVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewTwilio(secrets), nil
 }
 
 // Scheme returns "twilio".
