@@ -32,9 +32,10 @@ var knownMethods = []string{
 
 // compileEndpoint validates ep and builds its authz.Endpoint. Every problem
 // goes to report (errors) or warn; ok is false when any error was reported.
-func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
+func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report func(code Code, field, msg string), warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
 	errs := 0
-	fail := func(field, msg string) { errs++; report(field, msg) }
+	failCode := func(code Code, field, msg string) { errs++; report(code, field, msg) }
+	fail := func(field, msg string) { failCode(CodePolicy, field, msg) }
 
 	e = &authz.Endpoint{
 		Name:       ep.GetName(),
@@ -63,7 +64,7 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, w
 	if ep.GetVerify().GetScheme() == nil {
 		fail("verify", "required: name one signature scheme")
 	} else {
-		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), fail, warn)
+		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), failCode, warn)
 	}
 
 	e.ReplayTTL = compileReplay(ep.GetReplay(), replayable, e.Verifier, fail, warn)
@@ -208,24 +209,33 @@ func (c *compiler) resolveSecret(file, field string, ref *policyv1.SecretRef) (a
 	case *policyv1.SecretRef_Env:
 		v, ok := c.secrets.LookupEnv(src.Env)
 		if !ok {
-			return nil, &verify.FieldError{Field: field + ".env", Err: fmt.Errorf("environment variable %s is not set", src.Env)}
+			return nil, &verify.FieldError{Field: field + ".env", Err: unresolved(fmt.Sprintf("environment variable %s is not set", src.Env))}
 		}
 		val = []byte(v)
 	case *policyv1.SecretRef_File:
 		path := resolvePath(file, src.File)
 		b, err := c.secrets.ReadFile(path)
 		if err != nil {
-			return nil, &verify.FieldError{Field: field + ".file", Err: fmt.Errorf("cannot read secret file %s: %v", path, errorWithoutPath(err))}
+			return nil, &verify.FieldError{Field: field + ".file", Err: unresolved(fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))}
 		}
 		val = FileSecret(b)
 	default:
 		return nil, &verify.FieldError{Field: field, Err: errors.New("set env or file")}
 	}
 	if len(val) == 0 {
-		return nil, &verify.FieldError{Field: field, Err: errors.New("secret is empty")}
+		return nil, &verify.FieldError{Field: field, Err: unresolved("secret is empty")}
 	}
 	return authz.Secret(val), nil
 }
+
+// unresolvedSecret is the problem of a secret reference that does not
+// resolve, reported with CodeSecretUnresolved.
+type unresolvedSecret string
+
+func (e unresolvedSecret) Error() string { return string(e) }
+
+// unresolved returns an unresolvedSecret saying msg.
+func unresolved(msg string) error { return unresolvedSecret(msg) }
 
 // errorWithoutPath drops the path an *fs.PathError repeats.
 func errorWithoutPath(err error) string {

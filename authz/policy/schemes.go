@@ -13,11 +13,11 @@ import (
 // compileVerifier builds the verifier the policy names, through the scheme
 // registry of package verify. replayable reports whether the scheme yields
 // a replay key, and so whether replay protection applies.
-func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail, warn func(field, msg string)) (_ authz.Verifier, replayable bool) {
+func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail func(code Code, field, msg string), warn func(field, msg string)) (_ authz.Verifier, replayable bool) {
 	env := &schemeEnv{c: c, file: file}
 	vf, scheme, err := verify.New(v, env)
 	if scheme.Name == "" {
-		fail("verify", err.Error())
+		fail(CodePolicy, "verify", err.Error())
 		return nil, false
 	}
 	field := "verify." + scheme.Name
@@ -32,9 +32,9 @@ func (c *compiler) compileVerifier(file string, v *policyv1.Verify, fail, warn f
 }
 
 // reportFieldErrors reports err, from building the verifier of the scheme
-// under field, on the fields its *verify.FieldError values name; several
-// errors are joined.
-func reportFieldErrors(field string, err error, fail func(field, msg string)) {
+// under field, on the fields its *verify.FieldError values name, with the
+// code that says whether a secret is at fault; several errors are joined.
+func reportFieldErrors(field string, err error, fail func(code Code, field, msg string)) {
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
 			reportFieldErrors(field, e, fail)
@@ -46,7 +46,15 @@ func reportFieldErrors(field string, err error, fail func(field, msg string)) {
 	if errors.As(err, &fe) {
 		field, msg = joinPath(field, fe.Field), fe.Err.Error()
 	}
-	fail(field, msg)
+	var u unresolvedSecret
+	switch {
+	case errors.Is(err, verify.ErrSecretValue):
+		fail(CodeSecretValue, field, msg)
+	case errors.As(err, &u):
+		fail(CodeSecretUnresolved, field, msg)
+	default:
+		fail(CodePolicy, field, msg)
+	}
 }
 
 // schemeEnv is the verify.Env of one endpoint's scheme: secrets resolve

@@ -336,6 +336,68 @@ func TestSchemeFieldErrors(t *testing.T) {
 	}
 }
 
+// TestSchemeDiagnosticCodes: a diagnostic says whether a secret's value, a
+// secret reference or the policy is at fault, which `validate
+// --skip-secrets` relies on.
+func TestSchemeDiagnosticCodes(t *testing.T) {
+	keys := newProviderKeys(t)
+	cases := []struct {
+		name, verify, field string
+		want                Code
+	}{
+		{"public key does not parse", "discord: {public_keys: [{env: SLACK_SIGNING_SECRET}]}", "verify.discord.public_keys[0]", CodeSecretValue},
+		{"secret not whsec_", "standard_webhooks: {secrets: [{env: SLACK_SIGNING_SECRET}]}", "verify.standard_webhooks.secrets[0]", CodeSecretValue},
+		{"RFC 9421 key does not parse", "http_message_signatures: {keys: [{keyid: k, algorithm: ed25519, key: {env: SLACK_SIGNING_SECRET}}]}", "verify.http_message_signatures.keys[0].key", CodeSecretValue},
+		{"unset env", "paddle: {secrets: [{env: NOT_SET}]}", "verify.paddle.secrets[0].env", CodeSecretUnresolved},
+		{"unset env of a single key", "http_message_signatures: {keys: [{keyid: k, algorithm: ed25519, key: {env: NOT_SET}}]}", "verify.http_message_signatures.keys[0].key.env", CodeSecretUnresolved},
+		{"reference without source", "github: {secrets: [{}]}", "verify.github.secrets[0]", CodePolicy},
+		{"no secrets", "shopify: {}", "verify.shopify.secrets", CodePolicy},
+		{"bad tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: soon}", "verify.stripe.tolerance", CodePolicy},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + c.verify + "}\n"
+			if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, d := range errs {
+				if d.Field == c.field {
+					if d.Code != c.want {
+						t.Fatalf("%v: code %q, want %q", d, d.Code, c.want)
+					}
+					if d.Line != 4 {
+						t.Errorf("%v: line %d, want 4", d, d.Line)
+					}
+					return
+				}
+			}
+			t.Fatalf("no error on %s: %v", c.field, err)
+		})
+	}
+}
+
+// TestPlaceholderSecretsOnlyFailSecretValues: with placeholder secrets,
+// as `validate --skip-secrets` loads, the example policies fail only on
+// the values of their keys.
+func TestPlaceholderSecretsOnlyFailSecretValues(t *testing.T) {
+	_, err := Load(providerDir, Options{Secrets: Placeholders{}})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		t.Fatalf("err = %v; the asymmetric schemes cannot parse a placeholder key", err)
+	}
+	for _, d := range errs {
+		if d.Code != CodeSecretValue {
+			t.Errorf("%v: code %q", d, d.Code)
+		}
+	}
+}
+
 // TestReplayTTLShorterThanTolerance: an endpoint whose replay TTL is
 // shorter than its scheme's timestamp tolerance compiles with a warning on
 // replay.ttl, since a delivery replayed after the TTL would pass.

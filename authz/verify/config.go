@@ -43,6 +43,27 @@ func fieldError(field, msg string) error {
 	return &FieldError{Field: field, Err: errors.New(msg)}
 }
 
+// ErrSecretValue is matched, with errors.Is, by the errors of constructors
+// about the value a secret reference resolved to, such as a public key that
+// does not parse, rather than about the policy. Where secrets are
+// placeholders, as for `hookguard validate --skip-secrets`, such errors are
+// expected and say nothing about the policy.
+var ErrSecretValue = errors.New("secret value unusable")
+
+// secretValueError is an error about a secret's value: it reads as the
+// error it wraps, and matches ErrSecretValue.
+type secretValueError struct{ err error }
+
+func (e secretValueError) Error() string        { return e.err.Error() }
+func (e secretValueError) Unwrap() error        { return e.err }
+func (e secretValueError) Is(target error) bool { return target == ErrSecretValue }
+
+// badSecret returns a *FieldError saying err about the value of the secret
+// at field.
+func badSecret(field string, err error) error {
+	return &FieldError{Field: field, Err: secretValueError{err}}
+}
+
 // maxTolerance bounds a scheme's timestamp tolerance: beyond a day a
 // timestamp no longer limits anything the replay cache could not.
 const maxTolerance = 24 * time.Hour

@@ -89,7 +89,8 @@ type HTTPMessageSignatures struct {
 // signature to cover required (nil means DefaultRequiredComponents), with
 // created at most tolerance away (zero means HTTPSigDefaultTolerance). Its
 // errors are *FieldError values naming the field of
-// HTTPMessageSignaturesVerify at fault, and never quote a key.
+// HTTPMessageSignaturesVerify at fault, matching ErrSecretValue when a key
+// does not parse, and never quote a key.
 func NewHTTPMessageSignatures(keys []HTTPSigKey, required []string, tolerance time.Duration) (*HTTPMessageSignatures, error) {
 	if len(keys) == 0 {
 		return nil, fieldError("keys", "at least one key is required")
@@ -113,18 +114,18 @@ func NewHTTPMessageSignatures(keys []HTTPSigKey, required []string, tolerance ti
 		case AlgHMACSHA256:
 			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(k.Key)))
 			if err != nil || len(b) == 0 {
-				return nil, fieldError(fmt.Sprintf("keys[%d].key", i), "not base64")
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), errors.New("not base64"))
 			}
 			pk.mac = []*macKey{newMACKey(sha256.New, b)}
 		case AlgEd25519:
 			var err error
 			if pk.ed, err = ParseEd25519PublicKey(k.Key); err != nil {
-				return nil, &FieldError{Field: fmt.Sprintf("keys[%d].key", i), Err: err}
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), err)
 			}
 		case AlgECDSAP256SHA256:
 			var err error
 			if pk.ec, err = ParseP256PublicKey(k.Key); err != nil {
-				return nil, &FieldError{Field: fmt.Sprintf("keys[%d].key", i), Err: err}
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), err)
 			}
 		default:
 			return nil, fieldError(fmt.Sprintf("keys[%d].algorithm", i), fmt.Sprintf("use %s, %s or %s", AlgHMACSHA256, AlgEd25519, AlgECDSAP256SHA256))

@@ -20,8 +20,9 @@ import (
 // with the key's form, never what the key holds.
 
 // parsePublicKeys parses the public keys of an asymmetric scheme with
-// parse. At least one is required; an error is a *FieldError naming the
-// key at fault as public_keys[i], and never the key itself.
+// parse. At least one is required; a key that does not parse fails with a
+// *FieldError naming it as public_keys[i], matching ErrSecretValue, and
+// never quoting it.
 func parsePublicKeys[K any](keys []authz.Secret, parse func(authz.Secret) (K, error)) ([]K, error) {
 	if len(keys) == 0 {
 		return nil, fieldError("public_keys", "a public key is required")
@@ -30,7 +31,7 @@ func parsePublicKeys[K any](keys []authz.Secret, parse func(authz.Secret) (K, er
 	for i, s := range keys {
 		k, err := parse(s)
 		if err != nil {
-			return nil, &FieldError{Field: fmt.Sprintf("public_keys[%d]", i), Err: err}
+			return nil, badSecret(fmt.Sprintf("public_keys[%d]", i), err)
 		}
 		out = append(out, k)
 	}

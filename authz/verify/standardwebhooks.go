@@ -54,7 +54,7 @@ type StandardWebhooks struct {
 // under any of publicKeys ("whpk_" + base64 of 32 bytes), with timestamps at
 // most tolerance away (zero means StandardWebhooksDefaultTolerance). On a
 // key it cannot decode it fails with a *FieldError naming the list and
-// position, and nothing of the key.
+// position, matching ErrSecretValue, and nothing of the key.
 func NewStandardWebhooks(secrets, publicKeys []authz.Secret, tolerance time.Duration) (*StandardWebhooks, error) {
 	if len(secrets) == 0 && len(publicKeys) == 0 {
 		return nil, fieldError("", "a secret or a public key is required")
@@ -64,7 +64,7 @@ func NewStandardWebhooks(secrets, publicKeys []authz.Secret, tolerance time.Dura
 	for i, s := range secrets {
 		b, err := DecodeStandardWebhooksSecret(s)
 		if err != nil {
-			return nil, &FieldError{Field: fmt.Sprintf("secrets[%d]", i), Err: err}
+			return nil, badSecret(fmt.Sprintf("secrets[%d]", i), err)
 		}
 		decoded[i] = b
 	}
@@ -73,7 +73,7 @@ func NewStandardWebhooks(secrets, publicKeys []authz.Secret, tolerance time.Dura
 		rest, _ := strings.CutPrefix(string(s), "whpk_")
 		b, err := base64.StdEncoding.DecodeString(rest)
 		if err != nil || len(b) != ed25519.PublicKeySize {
-			return nil, fieldError(fmt.Sprintf("public_keys[%d]", i), fmt.Sprintf("not whpk_ and base64 of %d bytes", ed25519.PublicKeySize))
+			return nil, badSecret(fmt.Sprintf("public_keys[%d]", i), fmt.Errorf("not whpk_ and base64 of %d bytes", ed25519.PublicKeySize))
 		}
 		v.publicKeys = append(v.publicKeys, ed25519.PublicKey(b))
 	}
