@@ -361,14 +361,18 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg, Code: code})
 	}
 	report := func(field, msg string) { reportCode(CodePolicy, field, msg) }
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
+	tree, err := decodeTree(raw)
+	if err != nil {
 		report("", err.Error())
 		return
 	}
 	before := len(c.errs)
 	checkFields((&policyv1.Endpoint{}).ProtoReflect().Descriptor(), tree, "", report)
 	shapeErrs := len(c.errs) > before
+	if raw, err = json.Marshal(tree); err != nil {
+		report("", err.Error())
+		return
+	}
 	// With unknown fields reported, decode the rest anyway, so one run
 	// lists every problem of the endpoint, not just its typos.
 	var ep policyv1.Endpoint

@@ -50,13 +50,13 @@ func (c *compiler) defaultsBlock(file string, raw json.RawMessage) {
 		report("", "defaults already set in "+c.defaults.file+"; a directory has one defaults block")
 		return
 	}
-	var tree any
-	json.Unmarshal(raw, &tree)
+	tree, _ := decodeTree(raw)
 	before := len(c.errs)
 	checkFields((&policyv1.Defaults{}).ProtoReflect().Descriptor(), tree, "", report)
 	if len(c.errs) > before {
 		return
 	}
+	raw, _ = json.Marshal(tree) // with the enum values checkFields respelt
 	var d policyv1.Defaults
 	if err := protojson.Unmarshal(raw, &d); err != nil {
 		report("", protojsonMessage(err))

@@ -24,18 +24,19 @@ func init() {
 // names a timestamp header but no tolerance.
 const HMACDefaultTolerance = 5 * time.Minute
 
-// HMACConfig describes a generic HMAC scheme; see the policy schema
-// (HMACVerify) for each field.
+// HMACConfig describes a generic HMAC scheme: the fields of the policy's
+// HMACVerify, with secrets resolved, header names in lower case and the
+// tolerance parsed. Zero values mean the defaults HMACVerify documents.
 type HMACConfig struct {
 	Secrets         []authz.Secret
-	Algorithm       string // sha1, sha256 (default), sha512
-	Header          string // lower case
+	Algorithm       policyv1.HMACAlgorithm
+	Header          string
 	Prefix          string
-	Encoding        string // hex (default), base64, base64url
-	SignedContent   string // default "{body}"
-	IDHeader        string // lower case
-	TimestampHeader string // lower case
-	TimestampUnit   string // s (default), ms
+	Encoding        policyv1.SignatureEncoding
+	SignedContent   string
+	IDHeader        string
+	TimestampHeader string
+	TimestampUnit   policyv1.TimestampUnit
 	Tolerance       time.Duration
 	Separator       string
 }
@@ -127,23 +128,23 @@ func parseTemplate(t string) ([]segment, error) {
 func NewHMAC(c HMACConfig) (*HMAC, error) {
 	h := &HMAC{header: c.Header, prefix: c.Prefix, idHeader: c.IDHeader, tsHeader: c.TimestampHeader, separator: c.Separator}
 	var newHash func() hash.Hash
-	switch strings.ToLower(c.Algorithm) {
-	case "sha1":
+	switch c.Algorithm {
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA1:
 		newHash, h.size = sha1.New, sha1.Size
-	case "", "sha256":
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_UNSPECIFIED, policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA256:
 		newHash, h.size = sha256.New, sha256.Size
-	case "sha512":
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA512:
 		newHash, h.size = sha512.New, sha512.Size
 	default:
-		return nil, fieldError("algorithm", "use SHA1, SHA256 or SHA512")
+		return nil, fieldError("algorithm", "use sha1, sha256 or sha512")
 	}
 	h.keys = newMACKeys(newHash, c.Secrets)
-	switch strings.ToLower(c.Encoding) {
-	case "", "hex":
+	switch c.Encoding {
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_UNSPECIFIED, policyv1.SignatureEncoding_SIGNATURE_ENCODING_HEX:
 		h.enc = encHex
-	case "base64":
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64:
 		h.enc = encBase64
-	case "base64url":
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64URL:
 		h.enc = encBase64URL
 	default:
 		return nil, fieldError("encoding", "use hex, base64 or base64url")
@@ -185,9 +186,9 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 		return nil, fieldError("signed_content", "must include {timestamp} when timestamp_header is set")
 	}
 	switch c.TimestampUnit {
-	case "", "s":
+	case policyv1.TimestampUnit_TIMESTAMP_UNIT_UNSPECIFIED, policyv1.TimestampUnit_TIMESTAMP_UNIT_S:
 		h.tsUnit = time.Second
-	case "ms":
+	case policyv1.TimestampUnit_TIMESTAMP_UNIT_MS:
 		h.tsUnit = time.Millisecond
 	default:
 		return nil, fieldError("timestamp_unit", "use s or ms")

@@ -40,6 +40,13 @@ const (
 	AlgECDSAP256SHA256 = "ecdsa-p256-sha256"
 )
 
+// httpSigAlgorithms are the RFC 9421 names of the policy's algorithms.
+var httpSigAlgorithms = map[policyv1.HTTPSignatureAlgorithm]string{
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_HMAC_SHA256:       AlgHMACSHA256,
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_ED25519:           AlgEd25519,
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_ECDSA_P256_SHA256: AlgECDSAP256SHA256,
+}
+
 // DefaultRequiredComponents are the components every signature must cover
 // when the policy names none: enough that neither the target nor the body
 // can change.
@@ -149,7 +156,7 @@ func buildHTTPMessageSignatures(c *policyv1.HTTPMessageSignaturesVerify, env Env
 			errs = append(errs, err)
 			continue
 		}
-		keys = append(keys, HTTPSigKey{KeyID: k.GetKeyid(), Algorithm: strings.ToLower(k.GetAlgorithm()), Key: key})
+		keys = append(keys, HTTPSigKey{KeyID: k.GetKeyid(), Algorithm: httpSigAlgorithms[k.GetAlgorithm()], Key: key})
 	}
 	var required []string
 	for _, r := range c.GetRequiredComponents() {

@@ -8,7 +8,8 @@
 //
 // The schema is derived from the proto definition (hookguard.policy.v1
 // PolicyFile), the one definition of what a policy may say, so it cannot
-// drift from what the loader accepts: `make proto` regenerates it and
+// drift from what the loader accepts (enum values are spelt by the
+// loader's own policy.EnumSpellings): `make proto` regenerates it and
 // `make proto-check` fails when the committed copy is stale. Descriptions
 // come from the proto comments, which the generated Go code does not keep;
 // they are read from a buf image built with source info:
@@ -33,6 +34,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hookguard/hookguard/authz/policy"
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
@@ -189,7 +191,15 @@ func (g *generator) value(fd protoreflect.FieldDescriptor) obj {
 		var values []any
 		ev := fd.Enum().Values()
 		for i := range ev.Len() {
-			values = append(values, describe(obj{{"const", string(ev.Get(i).Name())}}, ev.Get(i)))
+			// Spelt as the loader reads them: one entry per value,
+			// with its description.
+			switch spellings := policy.EnumSpellings(ev.Get(i)); len(spellings) {
+			case 0:
+			case 1:
+				values = append(values, describe(obj{{"const", spellings[0]}}, ev.Get(i)))
+			default:
+				values = append(values, describe(obj{{"enum", spellings}}, ev.Get(i)))
+			}
 		}
 		return obj{{"type", "string"}, {"oneOf", values}}
 	case protoreflect.StringKind:
