@@ -24,7 +24,7 @@ const (
 // GitHub verifies GitHub webhooks: X-Hub-Signature-256 is "sha256=" and the
 // lower-case hex HMAC-SHA256 of the raw body. The delivery id is
 // X-GitHub-Delivery; GitHub does not sign it, so the replay key is the
-// signature (which covers the body).
+// [ContentKey] of the body.
 type GitHub struct {
 	keys []*macKey
 }
@@ -64,11 +64,11 @@ func (g *GitHub) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	if _, err := hex.Decode(want[:], []byte(hexSig)); err != nil {
 		return v, fmt.Errorf("%w: not hex", authz.SignatureInvalid)
 	}
-	mac := matchMAC(g.keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(g.keys, want[:], r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

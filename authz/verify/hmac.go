@@ -45,7 +45,7 @@ type HMACConfig struct {
 // which hash, which header, prefix and encoding, and which parts of the
 // request, in which order and with which literal text between them, are
 // signed. The template is compiled once; a request only hashes the parts.
-// The replay key is the matching MAC.
+// The replay key is the [ContentKey] of the signed content.
 type HMAC struct {
 	keys      []*macKey
 	size      int
@@ -279,11 +279,11 @@ func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 		return v, fmt.Errorf("%w: no signature in the expected form", authz.SignatureInvalid)
 	}
 	var parts [maxTemplateSegments][]byte
-	mac, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
-	if mac == nil {
+	key, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

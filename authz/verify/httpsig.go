@@ -83,9 +83,10 @@ type httpSigKey struct {
 // verifies. One such signature is enough; signatures that cannot count are
 // skipped, not errors.
 //
-// The replay key is the signature value: the computed MAC for HMAC, the
-// signature for Ed25519, and r with low s for ECDSA, whose signatures are
-// malleable.
+// Each signature that verifies gives a replay key: for hmac-sha256 the
+// [ContentKey] of the signature base, for ed25519 the signature, and for
+// ecdsa-p256-sha256 r with the low s, since ECDSA signatures are malleable
+// (see [SendGrid]).
 type HTTPMessageSignatures struct {
 	keys      []httpSigKey
 	required  []string

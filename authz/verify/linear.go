@@ -27,7 +27,8 @@ const (
 // of the raw body. The timestamp is not a header but the body's
 // webhookTimestamp (Unix milliseconds), covered by the signature; it is
 // read only once the signature verifies, so forged bodies are never
-// decoded. The replay key is the matching MAC.
+// decoded. The replay key is the [ContentKey] of the body, which holds the
+// timestamp.
 type Linear struct {
 	keys      []*macKey
 	tolerance time.Duration
@@ -66,8 +67,8 @@ func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	if !decodeHexTo(want[:], sig) {
 		return v, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
 	}
-	mac := matchMAC(l.keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(l.keys, want[:], r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
 	ts, ok := linearTimestamp(r.Body)
@@ -77,7 +78,7 @@ func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	if err := checkWindow(ts, now, l.tolerance); err != nil {
 		return v, err
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

@@ -33,7 +33,7 @@ const MailgunDefaultTolerance = 5 * time.Minute
 //
 // Mailgun does not sign the body: whoever captures one delivery can attach
 // its signature object to any body until the timestamp leaves the window.
-// The replay key (the matching MAC, which covers the token) refuses the
+// The replay key, the [ContentKey] of timestamp and token, refuses the
 // second use within the replay TTL, so keep the TTL above the tolerance.
 type Mailgun struct {
 	keys      []*macKey
@@ -112,11 +112,11 @@ func (m *Mailgun) Verify(r *authz.Request, now time.Time) (authz.Verified, error
 	if !decodeHexTo(want[:], s.Signature) {
 		return v, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
 	}
-	mac := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
-	if mac == nil {
+	key := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

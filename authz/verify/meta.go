@@ -23,7 +23,7 @@ const MetaSignatureHeader = "x-hub-signature-256"
 // Cloud API): X-Hub-Signature-256 is "sha256=" and the hex HMAC-SHA256 of
 // the raw body, as sent (Meta escapes non-ASCII as \uXXXX: re-encoding the
 // JSON breaks the signature), under the app secret. Meta signs no timestamp
-// and sends no delivery id; the replay key is the matching MAC.
+// and sends no delivery id; the replay key is the [ContentKey] of the body.
 //
 // Before subscribing, Meta sends GET ?hub.mode=subscribe&hub.verify_token=
 // ...&hub.challenge=...; Handshake answers it.
@@ -65,16 +65,16 @@ func (*Meta) Scheme() string { return "meta" }
 // Verify checks X-Hub-Signature-256 against the body.
 func (m *Meta) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	var v authz.Verified
-	mac, err := verifyHubSignature(m.keys, r)
+	key, err := verifyHubSignature(m.keys, r)
 	if err != nil {
 		return v, err
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 
 // verifyHubSignature checks "X-Hub-Signature-256: sha256=<hex>" over the
-// body and returns the matching MAC.
+// body and returns the replay key.
 func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
 	sig, err := signatureHeader(r, MetaSignatureHeader)
 	if err != nil {
@@ -84,11 +84,11 @@ func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
 	if err := decodePrefixedHex(want[:], sig, "sha256="); err != nil {
 		return nil, err
 	}
-	mac := matchMAC(keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(keys, want[:], r.Body)
+	if key == nil {
 		return nil, errNoSecretMatches
 	}
-	return mac, nil
+	return key, nil
 }
 
 // Handshake answers Meta's subscription verification: a GET with

@@ -23,8 +23,8 @@ const (
 // Paddle verifies Paddle Billing webhooks: Paddle-Signature is
 // "ts=<unix>;h1=<hex HMAC-SHA256 of ts:body>" under the notification
 // destination's secret key, "pdl_ntfset_" prefix included. Several h1 may
-// appear; other keys are skipped. The replay key is the matching MAC, which
-// covers ts, so Paddle's retries (re-signed) verify as new.
+// appear; other keys are skipped. The replay key is the [ContentKey] of ts,
+// ':' and the body, so Paddle's retries, signed afresh, verify as new.
 type Paddle struct {
 	keys      []*macKey
 	tolerance time.Duration

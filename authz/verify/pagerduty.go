@@ -23,7 +23,7 @@ const (
 // PagerDuty verifies PagerDuty v3 webhooks: X-PagerDuty-Signature lists
 // comma-separated "v1=<hex HMAC-SHA256 of the body>", one per secret of the
 // subscription while it rotates; other versions are skipped. PagerDuty
-// signs no timestamp; the replay key is the matching MAC.
+// signs no timestamp; the replay key is the [ContentKey] of the body.
 type PagerDuty struct {
 	keys []*macKey
 }
@@ -74,11 +74,11 @@ func (p *PagerDuty) Verify(r *authz.Request, _ time.Time) (authz.Verified, error
 	}
 	var l macList
 	l.decode(sigs.sigs[:sigs.n], sha256.Size, encHex)
-	mac, _ := l.match(p.keys, r.Body)
-	if mac == nil {
+	key, _ := l.match(p.keys, r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

@@ -23,8 +23,9 @@ const (
 // Slack verifies Slack requests (Events API, slash commands, interactivity):
 // X-Slack-Signature is "v0=" and the hex HMAC-SHA256 of
 // "v0:<X-Slack-Request-Timestamp>:<body>" under the app's signing secret.
-// Slack sends no delivery id; the replay key is the matching MAC, which
-// covers the timestamp, so Slack's retries (new timestamp) verify as new.
+// Slack sends no delivery id; the replay key is the [ContentKey] of the
+// signed content, which holds the timestamp, so Slack's retries (new
+// timestamp) verify as new.
 type Slack struct {
 	keys      []*macKey
 	tolerance time.Duration

@@ -25,7 +25,7 @@ const SquareSignatureHeader = "x-square-hmacsha256-signature"
 // key. The URL is configuration, not taken from the request: Square signs
 // what it was told, whatever proxies in between rewrite. Square signs no
 // timestamp; the body carries event_id and created_at, so the replay key,
-// the matching MAC, tells deliveries apart.
+// the [ContentKey] of URL and body, tells deliveries apart.
 type Square struct {
 	keys []*macKey
 	url  []byte
@@ -72,11 +72,11 @@ func (s *Square) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha256.Size)
 	}
-	mac := matchMAC(s.keys, want[:], s.url, r.Body)
-	if mac == nil {
+	key := matchMAC(s.keys, want[:], s.url, r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

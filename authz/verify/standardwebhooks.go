@@ -204,8 +204,8 @@ func (s *StandardWebhooks) verifyV1(p *swSignatures, id, ts string, body []byte)
 	}
 	var l macList
 	l.decode(p.v1[:p.n1], sha256.Size, encBase64)
-	mac, _ := l.match(s.keys, []byte(id), dot, []byte(ts), dot, body)
-	return mac != nil
+	key, _ := l.match(s.keys, []byte(id), dot, []byte(ts), dot, body)
+	return key != nil
 }
 
 func (s *StandardWebhooks) verifyV1a(p *swSignatures, id, ts string, body []byte) bool {

@@ -24,8 +24,9 @@ const (
 // secret is used as shown, "whsec_" included: Stripe never decodes it.
 //
 // stripe-go accepts timestamps from the future; hookguard does not. The
-// replay key is the matching MAC: Stripe's retries carry a new t, so they
-// verify as new deliveries, while a captured request sent again does not.
+// replay key is the [ContentKey] of t, '.' and the body: Stripe's retries
+// carry a new t, so they verify as new deliveries, while a captured request
+// sent again does not.
 type Stripe struct {
 	keys      []*macKey
 	tolerance time.Duration

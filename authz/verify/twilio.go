@@ -46,7 +46,9 @@ const maxFormParams = 512
 // the URL is tried with and without the scheme's default port, since
 // Twilio may or may not have had it in the configured URL.
 //
-// Twilio signs no timestamp; the replay key is the matching MAC.
+// Twilio signs no timestamp; the replay key is the [ContentKey] of the URL
+// and the form parameters (or, for JSON, of the URL, which carries the
+// body's digest).
 type Twilio struct {
 	keys []*macKey
 }
@@ -88,8 +90,8 @@ func (t *Twilio) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 		if u == "" {
 			continue
 		}
-		if mac := matchMAC(t.keys, want[:], []byte(u), params); mac != nil {
-			v.ReplayKey = mac
+		if key := matchMAC(t.keys, want[:], []byte(u), params); key != nil {
+			v.ReplayKey = key
 			return v, nil
 		}
 	}

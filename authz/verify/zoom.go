@@ -27,7 +27,8 @@ const (
 
 // Zoom verifies Zoom webhooks: x-zm-signature is "v0=" and the hex
 // HMAC-SHA256 of "v0:<x-zm-request-timestamp>:<body>" under the app's
-// secret token. The replay key is the matching MAC.
+// secret token. The replay key is the [ContentKey] of the signed content,
+// which holds the timestamp.
 //
 // Zoom validates an endpoint URL before using it, and again every 72 hours,
 // with an endpoint.url_validation event, which hookguard answers itself
