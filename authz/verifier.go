@@ -24,11 +24,13 @@ type Verifier interface {
 type Verified struct {
 	// DeliveryID is the provider's id for the delivery, when it sends one.
 	DeliveryID string
-	// ReplayKey identifies the delivery for replay protection. It is built
-	// only from what the signature covers, so nobody can mint a fresh key
-	// by changing an unsigned header: the signature value itself, or a
-	// delivery id the signature covers. Nil when the scheme signs nothing
-	// that tells deliveries apart (a bare token).
+	// ReplayKey identifies the delivery for replay protection. A Verifier
+	// builds it only from what the signature covers, so nobody can mint a
+	// fresh key by changing an unsigned header, and gives every copy of a
+	// delivery the same key however its signature is spelt. Each scheme's
+	// verifier documents how; the HMAC schemes share one rule,
+	// [github.com/hookguard/hookguard/authz/verify.ContentKey]. Nil when
+	// the scheme signs nothing that tells deliveries apart (a bare token).
 	ReplayKey []byte
 	// MoreReplayKeys are further keys of the same delivery, when it carries
 	// several independent signatures (RFC 9421 allows a dictionary of

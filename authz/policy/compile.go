@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/verify"
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
@@ -23,9 +25,10 @@ var (
 
 // compileEndpoint validates ep and builds its authz.Endpoint. Every problem
 // goes to report (errors) or warn; ok is false when any error was reported.
-func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
+func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report func(code Code, field, msg string), warn func(field, msg string)) (e *authz.Endpoint, ok bool) {
 	errs := 0
-	fail := func(field, msg string) { errs++; report(field, msg) }
+	failCode := func(code Code, field, msg string) { errs++; report(code, field, msg) }
+	fail := func(field, msg string) { failCode(CodePolicy, field, msg) }
 
 	e = &authz.Endpoint{
 		Name:       ep.GetName(),
@@ -54,7 +57,7 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report, w
 	if ep.GetVerify().GetScheme() == nil {
 		fail("verify", "required: name one signature scheme")
 	} else {
-		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), fail, warn)
+		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), failCode, warn)
 	}
 
 	e.ReplayTTL = compileReplay(ep.GetReplay(), replayable, e.Verifier, fail, warn)
@@ -170,44 +173,61 @@ func checkHeaderName(name string) string {
 	return ""
 }
 
-// resolveSecrets reads every reference; field is the path of the list.
-func (c *compiler) resolveSecrets(file string, refs []*policyv1.SecretRef, field string, fail func(field, msg string)) []authz.Secret {
+// resolveSecrets reads every reference of the list named field. It returns
+// the secrets it could read, and the problems as *verify.FieldError values,
+// joined, each naming its field.
+func (c *compiler) resolveSecrets(file, field string, refs []*policyv1.SecretRef) ([]authz.Secret, error) {
 	if len(refs) == 0 {
-		fail(field, "at least one secret is required")
-		return nil
+		return nil, &verify.FieldError{Field: field, Err: errors.New("at least one secret is required")}
 	}
 	var out []authz.Secret
+	var errs []error
 	for i, ref := range refs {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		var val []byte
-		switch src := ref.GetSource().(type) {
-		case *policyv1.SecretRef_Env:
-			v, ok := c.secrets.LookupEnv(src.Env)
-			if !ok {
-				fail(f+".env", fmt.Sprintf("environment variable %s is not set", src.Env))
-				continue
-			}
-			val = []byte(v)
-		case *policyv1.SecretRef_File:
-			path := resolvePath(file, src.File)
-			b, err := c.secrets.ReadFile(path)
-			if err != nil {
-				fail(f+".file", fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))
-				continue
-			}
-			val = FileSecret(b)
-		default:
-			fail(f, "set env or file")
+		s, err := c.resolveSecret(file, fmt.Sprintf("%s[%d]", field, i), ref)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if len(val) == 0 {
-			fail(f, "secret is empty")
-			continue
-		}
-		out = append(out, authz.Secret(val))
+		out = append(out, s)
 	}
-	return out
+	return out, errors.Join(errs...)
 }
+
+// resolveSecret reads the reference named field, and returns its problem
+// as a *verify.FieldError.
+func (c *compiler) resolveSecret(file, field string, ref *policyv1.SecretRef) (authz.Secret, error) {
+	var val []byte
+	switch src := ref.GetSource().(type) {
+	case *policyv1.SecretRef_Env:
+		v, ok := c.secrets.LookupEnv(src.Env)
+		if !ok {
+			return nil, &verify.FieldError{Field: field + ".env", Err: unresolved(fmt.Sprintf("environment variable %s is not set", src.Env))}
+		}
+		val = []byte(v)
+	case *policyv1.SecretRef_File:
+		path := resolvePath(file, src.File)
+		b, err := c.secrets.ReadFile(path)
+		if err != nil {
+			return nil, &verify.FieldError{Field: field + ".file", Err: unresolved(fmt.Sprintf("cannot read secret file %s: %v", path, errorWithoutPath(err)))}
+		}
+		val = FileSecret(b)
+	default:
+		return nil, &verify.FieldError{Field: field, Err: errors.New("set env or file")}
+	}
+	if len(val) == 0 {
+		return nil, &verify.FieldError{Field: field, Err: unresolved("secret is empty")}
+	}
+	return authz.Secret(val), nil
+}
+
+// unresolvedSecret is the problem of a secret reference that does not
+// resolve, reported with CodeSecretUnresolved.
+type unresolvedSecret string
+
+func (e unresolvedSecret) Error() string { return string(e) }
+
+// unresolved returns an unresolvedSecret saying msg.
+func unresolved(msg string) error { return unresolvedSecret(msg) }
 
 // errorWithoutPath drops the path an *fs.PathError repeats.
 func errorWithoutPath(err error) string {

@@ -19,6 +19,38 @@ type Diagnostic struct {
 	Field string `json:"field,omitempty"`
 	// Message says what is wrong. It never holds a secret value.
 	Message string `json:"message"`
+	// Code classifies the problem. Every diagnostic Load returns has
+	// one.
+	Code Code `json:"code,omitempty"`
+}
+
+// A Code classifies a diagnostic, for tools that act on some kinds only, as
+// `hookguard validate --skip-secrets` ignores what placeholder secrets
+// cause. The set is closed: a new check reports under one of these codes.
+type Code string
+
+const (
+	// CodePolicy is a problem of the policy itself: its YAML, a field, a
+	// value, a file it names, or a weakness a warning points out. Every
+	// diagnostic without one of the codes below has it.
+	CodePolicy Code = "policy"
+	// CodeSecretUnresolved is a secret reference that does not resolve:
+	// its environment variable is not set, its file cannot be read, or
+	// the secret is empty.
+	CodeSecretUnresolved Code = "secret_unresolved"
+	// CodeSecretValue is a secret that resolved to a value its scheme
+	// cannot use, such as a public key that does not parse (see
+	// verify.ErrSecretValue). Placeholder secrets always raise it.
+	CodeSecretValue Code = "secret_value"
+)
+
+// fillCodes gives CodePolicy to each diagnostic reported without a code.
+func fillCodes(diags []*Diagnostic) {
+	for _, d := range diags {
+		if d.Code == "" {
+			d.Code = CodePolicy
+		}
+	}
 }
 
 // Error formats the diagnostic as "file:line: endpoint "name": field: message".

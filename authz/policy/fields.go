@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -133,37 +134,84 @@ func checkValue(fd protoreflect.FieldDescriptor, v any, path string, report func
 	return v, true
 }
 
-// enumValue finds the value of ed that s names: its name in upper or lower
-// case, with - for _ as names from outside (hmac-sha256) are spelled. The
-// zero value only means unset: a policy does not name it.
+// EnumSpellings returns the ways a policy file writes the enum value ev,
+// the first one the documented spelling. A value's short name is its name
+// without the prefix its enum's zero value <PREFIX>_UNSPECIFIED gives every
+// value, as buf's lint rules name them (HMAC_ALGORITHM_SHA256 is SHA256),
+// or its whole name when the values share no such prefix (Mode's DRY_RUN).
+// It is written in lower or upper case (any case is read), with '-' or '_'
+// between words: sha256, hmac-sha256, dry_run, DRY-RUN. The zero value means "unset" and
+// has no spelling: the field is left out. The policy's JSON Schema lists the
+// same spellings.
+func EnumSpellings(ev protoreflect.EnumValueDescriptor) []string {
+	if ev.Number() == 0 {
+		return nil
+	}
+	short := strings.TrimPrefix(string(ev.Name()), enumPrefix(ev.Parent().(protoreflect.EnumDescriptor)))
+	lower := strings.ToLower(short)
+	var out []string
+	for _, s := range []string{strings.ReplaceAll(lower, "_", "-"), lower, short, strings.ReplaceAll(short, "_", "-")} {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// enumPrefix is the prefix of ed's value names, as its zero value
+// <PREFIX>_UNSPECIFIED gives it, or "" when not every value has it.
+func enumPrefix(ed protoreflect.EnumDescriptor) string {
+	zero := ed.Values().ByNumber(0)
+	if zero == nil {
+		return ""
+	}
+	prefix, ok := strings.CutSuffix(string(zero.Name()), "UNSPECIFIED")
+	if !ok || prefix == "" {
+		return ""
+	}
+	for i := range ed.Values().Len() {
+		if !strings.HasPrefix(string(ed.Values().Get(i).Name()), prefix) {
+			return ""
+		}
+	}
+	return prefix
+}
+
+// enumValue returns the value of ed that s spells (see EnumSpellings), in
+// any case, or nil.
 func enumValue(ed protoreflect.EnumDescriptor, s string) protoreflect.EnumValueDescriptor {
-	s = strings.ReplaceAll(s, "-", "_")
 	values := ed.Values()
 	for i := range values.Len() {
-		if v := values.Get(i); v.Number() != 0 && strings.EqualFold(string(v.Name()), s) {
-			return v
+		for _, sp := range EnumSpellings(values.Get(i)) {
+			if strings.EqualFold(sp, s) {
+				return values.Get(i)
+			}
 		}
 	}
 	return nil
 }
 
 // enumNames lists the values a policy may name, in the style of the refused
-// value written: in lower case when it was, with - when it had one.
+// value written: in lower case when it was, with '-' when it had one, so
+// the list reads like the policy around it.
 func enumNames(ed protoreflect.EnumDescriptor, written string) string {
 	lower := written != strings.ToUpper(written)
 	hyphens := strings.Contains(written, "-")
+	prefix := enumPrefix(ed)
 	var names []string
 	for i := 0; i < ed.Values().Len(); i++ {
-		if v := ed.Values().Get(i); v.Number() != 0 {
-			name := string(v.Name())
-			if lower {
-				name = strings.ToLower(name)
-			}
-			if hyphens {
-				name = strings.ReplaceAll(name, "_", "-")
-			}
-			names = append(names, name)
+		v := ed.Values().Get(i)
+		if v.Number() == 0 {
+			continue
 		}
+		name := strings.TrimPrefix(string(v.Name()), prefix)
+		if lower {
+			name = strings.ToLower(name)
+		}
+		if hyphens {
+			name = strings.ReplaceAll(name, "_", "-")
+		}
+		names = append(names, name)
 	}
 	return strings.Join(names, ", ")
 }

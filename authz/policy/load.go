@@ -145,7 +145,7 @@ func readConsistent(dir string) (*snapshot, error) {
 	if last != nil {
 		msg += "; last: " + last.Error()
 	}
-	return nil, Errors{{File: dir, Message: msg}}
+	return nil, Errors{{File: dir, Message: msg, Code: CodePolicy}}
 }
 
 // snapshot is one read of a policy directory.
@@ -172,7 +172,7 @@ func (s *snapshot) read() error {
 	for i, f := range s.real {
 		var err error
 		if s.contents[i], err = os.ReadFile(f); err != nil {
-			return Errors{{File: s.files[i], Message: errorWithoutPath(err)}}
+			return Errors{{File: s.files[i], Message: errorWithoutPath(err), Code: CodePolicy}}
 		}
 	}
 	return nil
@@ -190,11 +190,11 @@ func (s *snapshot) stable() bool {
 func resolveFiles(dir string) (realDir string, files, real []string, err error) {
 	realDir, err = filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", nil, nil, Errors{{File: dir, Message: errorWithoutPath(err)}}
+		return "", nil, nil, Errors{{File: dir, Message: errorWithoutPath(err), Code: CodePolicy}}
 	}
 	entries, err := os.ReadDir(realDir)
 	if err != nil {
-		return realDir, nil, nil, Errors{{File: dir, Message: errorWithoutPath(err)}}
+		return realDir, nil, nil, Errors{{File: dir, Message: errorWithoutPath(err), Code: CodePolicy}}
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -215,7 +215,7 @@ func resolveFiles(dir string) (realDir string, files, real []string, err error) 
 		real = append(real, r)
 	}
 	if len(files) == 0 {
-		return realDir, nil, nil, Errors{{File: dir, Message: "no *.yaml or *.yml policy files"}}
+		return realDir, nil, nil, Errors{{File: dir, Message: "no *.yaml or *.yml policy files", Code: CodePolicy}}
 	}
 	return realDir, files, real, nil
 }
@@ -232,6 +232,8 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 	c.compileStages()
 	c.fillLines(c.errs)
 	c.fillLines(c.warnings)
+	fillCodes(c.errs)
+	fillCodes(c.warnings)
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
@@ -240,7 +242,7 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 	p, err := authz.NewPolicy(rev, c.endpoints)
 	if err != nil {
 		// compile already checked what NewPolicy checks; this is a bug.
-		return nil, Errors{{File: s.dir, Message: err.Error()}}
+		return nil, Errors{{File: s.dir, Message: err.Error(), Code: CodePolicy}}
 	}
 	res := &Result{Policy: p, Files: s.files, Revision: rev, Digest: digest,
 		SecretFiles: rec.files, DataFiles: c.data.files, Warnings: c.warnings}
@@ -377,9 +379,10 @@ func (c *compiler) fillLines(diags []*Diagnostic) {
 // endpoint decodes and compiles the i-th endpoint of a file.
 func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	label := endpointLabel(raw, i)
-	report := func(field, msg string) {
-		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
+	reportCode := func(code Code, field, msg string) {
+		c.errs = append(c.errs, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg, Code: code})
 	}
+	report := func(field, msg string) { reportCode(CodePolicy, field, msg) }
 	before := len(c.errs)
 	// With unknown fields and enum values reported, decode the rest
 	// anyway, so one run lists every problem of the endpoint, not just
@@ -395,7 +398,7 @@ func (c *compiler) endpoint(file string, i int, raw json.RawMessage) {
 	warn := func(field, msg string) {
 		c.warnings = append(c.warnings, &Diagnostic{File: file, Line: c.lines.endpoint(i, field), Endpoint: label, Field: field, Message: msg})
 	}
-	e, ok := c.compileEndpoint(file, &ep, report, warn)
+	e, ok := c.compileEndpoint(file, &ep, reportCode, warn)
 	c.pending = append(c.pending, pendingStages{file: file, label: label, proto: &ep, endpoint: e})
 	if ok && !shapeErrs {
 		c.endpoints = append(c.endpoints, e)

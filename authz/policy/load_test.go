@@ -201,6 +201,11 @@ func TestLoadErrorsNameFileEndpointField(t *testing.T) {
 			if strings.Contains(msg, secretValue) {
 				t.Errorf("an error quotes a secret:\n%s", msg)
 			}
+			for _, d := range errs {
+				if d.Code == "" {
+					t.Errorf("no code: %v", d)
+				}
+			}
 		})
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/hookguard/hookguard/authz"
 	"github.com/hookguard/hookguard/authz/verify"
 )
@@ -78,6 +80,7 @@ func newProviderKeys(t *testing.T) providerKeys {
 		"shopify": "SHOPIFY_CLIENT_SECRET", "twilio": "TWILIO_AUTH_TOKEN", "square": "SQUARE_SIGNATURE_KEY",
 		"zoom": "ZOOM_SECRET_TOKEN", "linear": "LINEAR_WEBHOOK_SECRET", "meta": "META_APP_SECRET",
 		"pagerduty": "PAGERDUTY_WEBHOOK_SECRET", "paddle": "PADDLE_WEBHOOK_SECRET", "twitch": "TWITCH_EVENTSUB_SECRET",
+		"mailgun": "MAILGUN_WEBHOOK_SIGNING_KEY",
 	} {
 		k.sign[name] = authz.Secret(k.env[env])
 	}
@@ -92,34 +95,61 @@ func (providerSecrets) ReadFile(string) ([]byte, error)        { return nil, fs.
 
 const providerDir = "../../policies/providers"
 
+// exampleSecrets serves providerKeys to the loader, and otherSecret for
+// any other variable, so that the example policy of a new HMAC scheme loads
+// without an entry in providerKeys.
+type exampleSecrets map[string]string
+
+// otherSecret is the value of the variables providerKeys does not set.
+const otherSecret = "example-test-secret"
+
+func (p exampleSecrets) LookupEnv(name string) (string, bool) {
+	if v, ok := p[name]; ok {
+		return v, true
+	}
+	return otherSecret, true
+}
+
+func (exampleSecrets) ReadFile(string) ([]byte, error) { return nil, fs.ErrNotExist }
+
+// TestProviderPoliciesCompile: every example provider policy compiles
+// without a warning, each endpoint with replay protection and the scheme
+// its file is named after (standard-webhooks.yaml: standard_webhooks).
 func TestProviderPoliciesCompile(t *testing.T) {
 	keys := newProviderKeys(t)
-	res, err := Load(providerDir, Options{Secrets: providerSecrets(keys.env)})
+	res, err := Load(providerDir, Options{Secrets: exampleSecrets(keys.env)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range res.Warnings {
 		t.Errorf("warning: %v", w)
 	}
-	want := map[string]string{
-		"stripe": "stripe", "slack": "slack", "standard-webhooks": "standard_webhooks", "shopify": "shopify",
-		"twilio": "twilio", "discord": "discord", "sendgrid": "sendgrid", "square": "square", "zoom": "zoom",
-		"linear": "linear", "meta": "meta", "pagerduty": "pagerduty", "paddle": "paddle", "twitch": "twitch",
-		"mailgun": "mailgun", "acme": "hmac", "http-message-signatures": "http_message_signatures",
-	}
-	if got := len(res.Policy.Endpoints()); got != len(want) {
-		t.Errorf("%d endpoints, want %d", got, len(want))
-	}
-	for name, scheme := range want {
-		e := res.Policy.Endpoint(name)
-		switch {
-		case e == nil:
-			t.Errorf("endpoint %s missing", name)
-		case e.Verifier.Scheme() != scheme:
-			t.Errorf("endpoint %s: scheme %s, want %s", name, e.Verifier.Scheme(), scheme)
-		case e.ReplayTTL <= 0:
-			t.Errorf("endpoint %s: no replay protection", name)
+	seen := 0
+	for _, f := range res.Files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var doc struct{ Endpoints []struct{ Name string } }
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		scheme := strings.ReplaceAll(strings.TrimSuffix(filepath.Base(f), ".yaml"), "-", "_")
+		for _, ep := range doc.Endpoints {
+			seen++
+			e := res.Policy.Endpoint(ep.Name)
+			switch {
+			case e == nil:
+				t.Errorf("%s: endpoint %s missing", f, ep.Name)
+			case e.Verifier.Scheme() != scheme:
+				t.Errorf("%s: endpoint %s: scheme %s, want %s", f, ep.Name, e.Verifier.Scheme(), scheme)
+			case e.ReplayTTL <= 0:
+				t.Errorf("%s: endpoint %s: no replay protection", f, ep.Name)
+			}
+		}
+	}
+	if got := len(res.Policy.Endpoints()); got != seen || seen == 0 {
+		t.Errorf("%d endpoints compiled, %d in the files", got, seen)
 	}
 }
 
@@ -128,17 +158,20 @@ func TestProviderPoliciesCompile(t *testing.T) {
 // policy fields reach the verifier as meant.
 func TestProviderPoliciesVerify(t *testing.T) {
 	keys := newProviderKeys(t)
-	res, err := Load(providerDir, Options{Secrets: providerSecrets(keys.env)})
+	res, err := Load(providerDir, Options{Secrets: exampleSecrets(keys.env)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	body := []byte(fmt.Sprintf(`{"id":"evt_1","webhookTimestamp":%d}`, now.UnixMilli()))
-	for name, key := range keys.sign {
+	for _, e := range res.Policy.Endpoints() {
+		name, scheme := e.Name, e.Verifier.Scheme()
 		t.Run(name, func(t *testing.T) {
-			e := res.Policy.Endpoint(name)
+			key, ok := keys.sign[name]
+			if !ok {
+				key = authz.Secret(otherSecret)
+			}
+			body := []byte(fmt.Sprintf(`{"id":"evt_1","webhookTimestamp":%d}`, now.UnixMilli()))
 			m := verify.Message{Body: body, Time: now, ID: "d1", URL: "https://hooks.example.com/webhooks/" + name, KeyID: "internal"}
-			scheme := e.Verifier.Scheme()
 			switch name {
 			case "square":
 				m.URL = "https://hooks.example.com/webhooks/square"
@@ -146,7 +179,20 @@ func TestProviderPoliciesVerify(t *testing.T) {
 				sum := sha256.Sum256(body)
 				m.URL += "?bodySHA256=" + hex.EncodeToString(sum[:])
 			}
-			h, err := verify.Sign(scheme, key, m)
+			var h []authz.HeaderValue
+			var err error
+			switch v := e.Verifier.(type) {
+			case *verify.HMAC:
+				// The generic scheme's format is the policy's: the
+				// compiled verifier signs, with the policy's secret.
+				h, err = v.Sign(m)
+			default:
+				if scheme == "mailgun" {
+					body, err = verify.SignMailgunBody(key, m)
+					break
+				}
+				h, err = verify.Sign(scheme, key, m)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,6 +236,52 @@ func TestProviderPolicyEnvDocumented(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no env references found")
+	}
+}
+
+// TestEveryRegisteredScheme: every scheme registered with package verify
+// has an example policy in policies/ or policies/providers/ and a section
+// in docs/providers.md, and its example compiles to a verifier with the
+// traits the registration declares, replay protection where it has a
+// replay key.
+func TestEveryRegisteredScheme(t *testing.T) {
+	keys := newProviderKeys(t)
+	env := providerSecrets{"GITHUB_WEBHOOK_SECRET": "github-test", "GITLAB_WEBHOOK_TOKEN": "gitlab-test", "PARTNER_WEBHOOK_TOKEN": "partner-test"}
+	for k, v := range keys.env {
+		env[k] = v
+	}
+	examples := map[string][]*authz.Endpoint{}
+	for _, dir := range []string{"../../policies", providerDir} {
+		res, err := Load(dir, Options{Secrets: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range res.Policy.Endpoints() {
+			examples[e.Verifier.Scheme()] = append(examples[e.Verifier.Scheme()], e)
+		}
+	}
+	doc, err := os.ReadFile("../../docs/providers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range verify.All() {
+		if !regexp.MustCompile("(?m)^## .*`" + regexp.QuoteMeta(s.Name) + "`").Match(doc) {
+			t.Errorf("%s: no section of docs/providers.md is titled with it", s.Name)
+		}
+		if len(examples[s.Name]) == 0 {
+			t.Errorf("%s: no example policy uses it", s.Name)
+		}
+		for _, e := range examples[s.Name] {
+			if _, ok := e.Verifier.(verify.Timestamped); ok != s.Timestamped {
+				t.Errorf("endpoint %s: implements verify.Timestamped: %v, registered Timestamped: %v", e.Name, ok, s.Timestamped)
+			}
+			if _, ok := e.Verifier.(authz.Handshaker); ok != s.Handshakes {
+				t.Errorf("endpoint %s: implements authz.Handshaker: %v, registered Handshakes: %v", e.Name, ok, s.Handshakes)
+			}
+			if protected := e.ReplayTTL > 0; protected != s.Replayable {
+				t.Errorf("endpoint %s: replay protection %v, registered Replayable: %v", e.Name, protected, s.Replayable)
+			}
+		}
 	}
 }
 
@@ -241,6 +333,68 @@ func TestSchemeFieldErrors(t *testing.T) {
 			}
 			t.Fatalf("no error on %s: %v", c.field, err)
 		})
+	}
+}
+
+// TestSchemeDiagnosticCodes: a diagnostic says whether a secret's value, a
+// secret reference or the policy is at fault, which `validate
+// --skip-secrets` relies on.
+func TestSchemeDiagnosticCodes(t *testing.T) {
+	keys := newProviderKeys(t)
+	cases := []struct {
+		name, verify, field string
+		want                Code
+	}{
+		{"public key does not parse", "discord: {public_keys: [{env: SLACK_SIGNING_SECRET}]}", "verify.discord.public_keys[0]", CodeSecretValue},
+		{"secret not whsec_", "standard_webhooks: {secrets: [{env: SLACK_SIGNING_SECRET}]}", "verify.standard_webhooks.secrets[0]", CodeSecretValue},
+		{"RFC 9421 key does not parse", "http_message_signatures: {keys: [{keyid: k, algorithm: ed25519, key: {env: SLACK_SIGNING_SECRET}}]}", "verify.http_message_signatures.keys[0].key", CodeSecretValue},
+		{"unset env", "paddle: {secrets: [{env: NOT_SET}]}", "verify.paddle.secrets[0].env", CodeSecretUnresolved},
+		{"unset env of a single key", "http_message_signatures: {keys: [{keyid: k, algorithm: ed25519, key: {env: NOT_SET}}]}", "verify.http_message_signatures.keys[0].key.env", CodeSecretUnresolved},
+		{"reference without source", "github: {secrets: [{}]}", "verify.github.secrets[0]", CodePolicy},
+		{"no secrets", "shopify: {}", "verify.shopify.secrets", CodePolicy},
+		{"bad tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: soon}", "verify.stripe.tolerance", CodePolicy},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + c.verify + "}\n"
+			if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir, Options{Secrets: providerSecrets(keys.env)})
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, d := range errs {
+				if d.Field == c.field {
+					if d.Code != c.want {
+						t.Fatalf("%v: code %q, want %q", d, d.Code, c.want)
+					}
+					if d.Line != 4 {
+						t.Errorf("%v: line %d, want 4", d, d.Line)
+					}
+					return
+				}
+			}
+			t.Fatalf("no error on %s: %v", c.field, err)
+		})
+	}
+}
+
+// TestPlaceholderSecretsOnlyFailSecretValues: with placeholder secrets,
+// as `validate --skip-secrets` loads, the example policies fail only on
+// the values of their keys.
+func TestPlaceholderSecretsOnlyFailSecretValues(t *testing.T) {
+	_, err := Load(providerDir, Options{Secrets: Placeholders{}})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		t.Fatalf("err = %v; the asymmetric schemes cannot parse a placeholder key", err)
+	}
+	for _, d := range errs {
+		if d.Code != CodeSecretValue {
+			t.Errorf("%v: code %q", d, d.Code)
+		}
 	}
 }
 

@@ -11,7 +11,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildDiscord, Scheme{Sign: signDiscord, Replayable: true, Timestamped: true, Handshakes: true})
+}
 
 // Discord header names and default tolerance.
 const (
@@ -45,6 +50,20 @@ func NewDiscord(publicKeys []authz.Secret, tolerance time.Duration) (*Discord, e
 		return nil, err
 	}
 	return &Discord{publicKeys: keys, tolerance: orDefault(tolerance, DiscordDefaultTolerance)}, nil
+}
+
+// buildDiscord builds a Discord verifier from its policy configuration.
+func buildDiscord(c *policyv1.DiscordVerify, env Env) (authz.Verifier, error) {
+	keys, err1 := env.Secrets("public_keys", c.GetPublicKeys())
+	tolerance, err2 := parseTolerance(c.GetTolerance())
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	v, err := NewDiscord(keys, tolerance)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "discord".

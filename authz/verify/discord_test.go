@@ -33,7 +33,9 @@ func newDiscord(t *testing.T, keys ...authz.Secret) *Discord {
 	return v
 }
 
-func TestDiscordSuite(t *testing.T) {
+func init() { schemeSuites["discord"] = testDiscordSuite }
+
+func testDiscordSuite(t *testing.T) {
 	priv, pub := discordKeys(3)
 	runSuite(t, suite{
 		scheme: "discord",

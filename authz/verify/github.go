@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildGitHub, Scheme{Sign: signGitHub, Replayable: true})
+}
 
 // GitHub header names.
 const (
@@ -19,7 +24,7 @@ const (
 // GitHub verifies GitHub webhooks: X-Hub-Signature-256 is "sha256=" and the
 // lower-case hex HMAC-SHA256 of the raw body. The delivery id is
 // X-GitHub-Delivery; GitHub does not sign it, so the replay key is the
-// signature (which covers the body).
+// [ContentKey] of the body.
 type GitHub struct {
 	keys []*macKey
 }
@@ -27,6 +32,15 @@ type GitHub struct {
 // NewGitHub returns a GitHub verifier accepting any of secrets.
 func NewGitHub(secrets []authz.Secret) *GitHub {
 	return &GitHub{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildGitHub builds a GitHub verifier from its policy configuration.
+func buildGitHub(c *policyv1.GitHubVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewGitHub(secrets), nil
 }
 
 // Scheme returns "github".
@@ -50,11 +64,11 @@ func (g *GitHub) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	if _, err := hex.Decode(want[:], []byte(hexSig)); err != nil {
 		return v, fmt.Errorf("%w: not hex", authz.SignatureInvalid)
 	}
-	mac := matchMAC(g.keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(g.keys, want[:], r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

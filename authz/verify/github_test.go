@@ -132,3 +132,18 @@ func TestGitHubConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func init() { schemeSuites["github"] = testGitHubSuite }
+
+func testGitHubSuite(t *testing.T) {
+	runSuite(t, suite{
+		scheme: "github",
+		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {
+			return NewGitHub(keys)
+		},
+		signKeys: hmacKeys, verifyKeys: hmacKeys,
+		msg:       Message{Body: []byte(`{"action":"opened"}`)},
+		sigHeader: GitHubSignatureHeader,
+		malformed: []string{"sha256=", "sha256=zz", "sha1=" + strings.Repeat("00", 20), strings.Repeat("00", 32)},
+	})
+}

@@ -12,24 +12,31 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	// No signer: the format is the policy's; see HMAC.Sign.
+	Register(buildHMAC, Scheme{Replayable: true, Timestamped: true})
+}
 
 // HMACDefaultTolerance is the generic scheme's tolerance when the policy
 // names a timestamp header but no tolerance.
 const HMACDefaultTolerance = 5 * time.Minute
 
-// HMACConfig describes a generic HMAC scheme; see the policy schema
-// (HMACVerify) for each field.
+// HMACConfig describes a generic HMAC scheme: the fields of the policy's
+// HMACVerify, with secrets resolved, header names in lower case and the
+// tolerance parsed. Zero values mean the defaults HMACVerify documents.
 type HMACConfig struct {
 	Secrets         []authz.Secret
-	Algorithm       string // sha1, sha256 (default), sha512
-	Header          string // lower case
+	Algorithm       policyv1.HMACAlgorithm
+	Header          string
 	Prefix          string
-	Encoding        string // hex (default), base64, base64url
-	SignedContent   string // default "{body}"
-	IDHeader        string // lower case
-	TimestampHeader string // lower case
-	TimestampUnit   string // s (default), ms
+	Encoding        policyv1.SignatureEncoding
+	SignedContent   string
+	IDHeader        string
+	TimestampHeader string
+	TimestampUnit   policyv1.TimestampUnit
 	Tolerance       time.Duration
 	Separator       string
 }
@@ -38,7 +45,7 @@ type HMACConfig struct {
 // which hash, which header, prefix and encoding, and which parts of the
 // request, in which order and with which literal text between them, are
 // signed. The template is compiled once; a request only hashes the parts.
-// The replay key is the matching MAC.
+// The replay key is the [ContentKey] of the signed content.
 type HMAC struct {
 	keys      []*macKey
 	size      int
@@ -116,34 +123,34 @@ func parseTemplate(t string) ([]segment, error) {
 	return segs, nil
 }
 
-// NewHMAC compiles a generic HMAC scheme. Its errors name the field at
-// fault, without the policy's field path, and never a secret.
+// NewHMAC compiles a generic HMAC scheme. Its errors are *FieldError values
+// naming the field of HMACVerify at fault, and never quote a secret.
 func NewHMAC(c HMACConfig) (*HMAC, error) {
 	h := &HMAC{header: c.Header, prefix: c.Prefix, idHeader: c.IDHeader, tsHeader: c.TimestampHeader, separator: c.Separator}
 	var newHash func() hash.Hash
-	switch strings.ToLower(c.Algorithm) {
-	case "sha1":
+	switch c.Algorithm {
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA1:
 		newHash, h.size = sha1.New, sha1.Size
-	case "", "sha256":
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_UNSPECIFIED, policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA256:
 		newHash, h.size = sha256.New, sha256.Size
-	case "sha512":
+	case policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA512:
 		newHash, h.size = sha512.New, sha512.Size
 	default:
-		return nil, errors.New("algorithm: use SHA1, SHA256 or SHA512")
+		return nil, fieldError("algorithm", "use sha1, sha256 or sha512")
 	}
 	h.keys = newMACKeys(newHash, c.Secrets)
-	switch strings.ToLower(c.Encoding) {
-	case "", "hex":
+	switch c.Encoding {
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_UNSPECIFIED, policyv1.SignatureEncoding_SIGNATURE_ENCODING_HEX:
 		h.enc = encHex
-	case "base64":
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64:
 		h.enc = encBase64
-	case "base64url":
+	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64URL:
 		h.enc = encBase64URL
 	default:
-		return nil, errors.New("encoding: use hex, base64 or base64url")
+		return nil, fieldError("encoding", "use hex, base64 or base64url")
 	}
 	if c.Header == "" {
-		return nil, errors.New("header: required")
+		return nil, fieldError("header", "required")
 	}
 	tmpl := c.SignedContent
 	if tmpl == "" {
@@ -151,7 +158,7 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	}
 	var err error
 	if h.content, err = parseTemplate(tmpl); err != nil {
-		return nil, fmt.Errorf("signed_content: %w", err)
+		return nil, &FieldError{Field: "signed_content", Err: err}
 	}
 	hasBody := false
 	for _, s := range h.content {
@@ -165,35 +172,64 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 		}
 	}
 	if !hasBody {
-		return nil, errors.New("signed_content: must include {body}, or anyone could change the body")
+		return nil, fieldError("signed_content", "must include {body}, or anyone could change the body")
 	}
 	if h.usesID && h.idHeader == "" {
-		return nil, errors.New("id_header: required by {id}")
+		return nil, fieldError("id_header", "required by {id}")
 	}
 	if h.usesTS && h.tsHeader == "" {
-		return nil, errors.New("timestamp_header: required by {timestamp}")
+		return nil, fieldError("timestamp_header", "required by {timestamp}")
 	}
 	if h.tsHeader != "" && !h.usesTS {
 		// A timestamp that is checked but not signed guards nothing: a
 		// replay past the TTL would simply carry a fresh one.
-		return nil, errors.New("signed_content: must include {timestamp} when timestamp_header is set")
+		return nil, fieldError("signed_content", "must include {timestamp} when timestamp_header is set")
 	}
 	switch c.TimestampUnit {
-	case "", "s":
+	case policyv1.TimestampUnit_TIMESTAMP_UNIT_UNSPECIFIED, policyv1.TimestampUnit_TIMESTAMP_UNIT_S:
 		h.tsUnit = time.Second
-	case "ms":
+	case policyv1.TimestampUnit_TIMESTAMP_UNIT_MS:
 		h.tsUnit = time.Millisecond
 	default:
-		return nil, errors.New("timestamp_unit: use s or ms")
+		return nil, fieldError("timestamp_unit", "use s or ms")
 	}
 	if h.tsHeader == "" && c.Tolerance != 0 {
-		return nil, errors.New("tolerance: needs timestamp_header")
+		return nil, fieldError("tolerance", "needs timestamp_header")
 	}
 	h.tolerance = orDefault(c.Tolerance, HMACDefaultTolerance)
 	if strings.TrimSpace(c.Separator) == "" && c.Separator != "" && c.Separator != " " {
-		return nil, errors.New("separator: use a visible character or a single space")
+		return nil, fieldError("separator", "use a visible character or a single space")
 	}
 	return h, nil
+}
+
+// buildHMAC builds a generic HMAC verifier from its policy configuration.
+func buildHMAC(c *policyv1.HMACVerify, env Env) (authz.Verifier, error) {
+	header, err1 := headerField("header", c.GetHeader(), true)
+	idHeader, err2 := headerField("id_header", c.GetIdHeader(), false)
+	tsHeader, err3 := headerField("timestamp_header", c.GetTimestampHeader(), false)
+	secrets, err4 := env.Secrets("secrets", c.GetSecrets())
+	tolerance, err5 := parseTolerance(c.GetTolerance())
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return nil, err
+	}
+	v, err := NewHMAC(HMACConfig{
+		Secrets:         secrets,
+		Algorithm:       c.GetAlgorithm(),
+		Header:          header,
+		Prefix:          c.GetPrefix(),
+		Encoding:        c.GetEncoding(),
+		SignedContent:   c.GetSignedContent(),
+		IDHeader:        idHeader,
+		TimestampHeader: tsHeader,
+		TimestampUnit:   c.GetTimestampUnit(),
+		Tolerance:       tolerance,
+		Separator:       c.GetSeparator(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "hmac".
@@ -243,11 +279,11 @@ func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 		return v, fmt.Errorf("%w: no signature in the expected form", authz.SignatureInvalid)
 	}
 	var parts [maxTemplateSegments][]byte
-	mac, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
-	if mac == nil {
+	key, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

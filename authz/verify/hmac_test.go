@@ -7,12 +7,14 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
 func newHMACT(t *testing.T, c HMACConfig) *HMAC {
@@ -41,17 +43,17 @@ func TestHMACConfigurations(t *testing.T) {
 	}{
 		{"GitHub-like", HMACConfig{Header: "x-sig", Prefix: "sha256="},
 			map[string]string{"x-sig": "sha256=" + hex.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.OK},
-		{"sha1 base64", HMACConfig{Header: "x-sig", Algorithm: "SHA1", Encoding: "base64"},
+		{"sha1 base64", HMACConfig{Header: "x-sig", Algorithm: policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA1, Encoding: policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64},
 			map[string]string{"x-sig": base64.StdEncoding.EncodeToString(mac(sha1.New, string(body)))}, t0, authz.OK},
-		{"sha512 base64url unpadded", HMACConfig{Header: "x-sig", Algorithm: "sha512", Encoding: "base64url"},
+		{"sha512 base64url unpadded", HMACConfig{Header: "x-sig", Algorithm: policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA512, Encoding: policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64URL},
 			map[string]string{"x-sig": base64.RawURLEncoding.EncodeToString(mac(sha512.New, string(body)))}, t0, authz.OK},
 		{"template with id, timestamp, method, path, url", HMACConfig{Header: "x-sig", SignedContent: "{method} {url}|{path}|{id}.{timestamp}.{body}", IDHeader: "x-id", TimestampHeader: "x-ts"},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, "POST https://hooks.example.com/hook?a=1|/hook|evt_1.1700000000."+string(body))), "x-id": "evt_1", "x-ts": ts}, t0, authz.OK},
-		{"timestamp in ms", HMACConfig{Header: "x-sig", SignedContent: "{timestamp}{body}", TimestampHeader: "x-ts", TimestampUnit: "ms"},
+		{"timestamp in ms", HMACConfig{Header: "x-sig", SignedContent: "{timestamp}{body}", TimestampHeader: "x-ts", TimestampUnit: policyv1.TimestampUnit_TIMESTAMP_UNIT_MS},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, "1700000000000"+string(body))), "x-ts": "1700000000000"}, t0, authz.OK},
 		{"list with separator, second matches", HMACConfig{Header: "x-sig", Prefix: "v1=", Separator: ","},
 			map[string]string{"x-sig": "v0=abc, v1=" + strings.Repeat("00", 32) + ",v1=" + hex.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.OK},
-		{"list with space separator", HMACConfig{Header: "x-sig", Prefix: "v1,", Separator: " ", Encoding: "base64"},
+		{"list with space separator", HMACConfig{Header: "x-sig", Prefix: "v1,", Separator: " ", Encoding: policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64},
 			map[string]string{"x-sig": "v2,xyz v1," + base64.StdEncoding.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.OK},
 		{"without separator a list is one bad signature", HMACConfig{Header: "x-sig", Prefix: "v1="},
 			map[string]string{"x-sig": "v1=" + hex.EncodeToString(mac(sha256.New, string(body))) + ",v1=00"}, t0, authz.SignatureInvalid},
@@ -65,7 +67,7 @@ func TestHMACConfigurations(t *testing.T) {
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, ts+string(body))), "x-ts": ts}, t0.Add(-time.Minute - time.Second), authz.TimestampOutOfWindow},
 		{"missing id", HMACConfig{Header: "x-sig", SignedContent: "{id}{body}", IDHeader: "x-id"},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.SignatureMissing},
-		{"wrong encoding", HMACConfig{Header: "x-sig", Encoding: "base64"},
+		{"wrong encoding", HMACConfig{Header: "x-sig", Encoding: policyv1.SignatureEncoding_SIGNATURE_ENCODING_BASE64},
 			map[string]string{"x-sig": hex.EncodeToString(mac(sha256.New, string(body)))}, t0, authz.SignatureInvalid},
 	}
 	for _, c := range cases {
@@ -92,15 +94,15 @@ func TestHMACConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"no header", HMACConfig{}, "header"},
-		{"algorithm", HMACConfig{Header: "x", Algorithm: "md5"}, "algorithm"},
-		{"encoding", HMACConfig{Header: "x", Encoding: "base32"}, "encoding"},
+		{"algorithm", HMACConfig{Header: "x", Algorithm: 99}, "algorithm"},
+		{"encoding", HMACConfig{Header: "x", Encoding: 99}, "encoding"},
 		{"no body", HMACConfig{Header: "x", SignedContent: "{timestamp}", TimestampHeader: "t"}, "signed_content"},
 		{"unknown placeholder", HMACConfig{Header: "x", SignedContent: "{nonce}{body}"}, "signed_content"},
 		{"unclosed", HMACConfig{Header: "x", SignedContent: "{body"}, "signed_content"},
 		{"stray brace", HMACConfig{Header: "x", SignedContent: "}{body}"}, "signed_content"},
 		{"id without header", HMACConfig{Header: "x", SignedContent: "{id}{body}"}, "id_header"},
 		{"timestamp without header", HMACConfig{Header: "x", SignedContent: "{timestamp}{body}"}, "timestamp_header"},
-		{"unit", HMACConfig{Header: "x", SignedContent: "{timestamp}{body}", TimestampHeader: "t", TimestampUnit: "us"}, "timestamp_unit"},
+		{"unit", HMACConfig{Header: "x", SignedContent: "{timestamp}{body}", TimestampHeader: "t", TimestampUnit: 99}, "timestamp_unit"},
 		// A checked but unsigned timestamp guards nothing.
 		{"timestamp not signed", HMACConfig{Header: "x", TimestampHeader: "t"}, "signed_content"},
 		{"tolerance without timestamp", HMACConfig{Header: "x", Tolerance: time.Minute}, "tolerance"},
@@ -109,28 +111,30 @@ func TestHMACConfigErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.cfg.Secrets = hmacKeys
 			_, err := NewHMAC(c.cfg)
-			if err == nil || !strings.HasPrefix(err.Error(), c.want+":") {
+			var fe *FieldError
+			if err == nil || !strings.HasPrefix(err.Error(), c.want+":") || !errors.As(err, &fe) || fe.Field != c.want {
 				t.Fatalf("err = %v, want a %s error", err, c.want)
 			}
 		})
 	}
 }
 
-func TestHMACSuite(t *testing.T) {
+func init() { schemeSuites["hmac"] = testHMACSuite }
+
+func testHMACSuite(t *testing.T) {
 	cfg := HMACConfig{Header: "x-acme-signature", Prefix: "v1=", Separator: ",", SignedContent: "{id}.{timestamp}.{body}", IDHeader: "x-acme-id", TimestampHeader: "x-acme-timestamp"}
 	mk := func(t *testing.T, keys ...authz.Secret) *HMAC {
 		c := cfg
 		c.Secrets = keys
 		return newHMACT(t, c)
 	}
-	// The generic scheme has no registered signer: its format is the
-	// policy's. Register one for the suite from the verifier's Sign.
-	signers["hmac-test"] = func(key authz.Secret, m Message) ([]authz.HeaderValue, error) {
-		return mk(t, key).Sign(m)
-	}
-	defer delete(signers, "hmac-test")
 	runSuite(t, suite{
-		scheme: "hmac-test",
+		scheme: "hmac",
+		// The generic scheme has no registered signer, its format being
+		// the policy's: the verifier signs.
+		signer: func(key authz.Secret, m Message) ([]authz.HeaderValue, error) {
+			return mk(t, key).Sign(m)
+		},
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {
 			return mk(t, keys...)
 		},

@@ -17,7 +17,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildHTTPMessageSignatures, Scheme{Sign: signHTTPMessageSignatures, Replayable: true, Timestamped: true})
+}
 
 // HTTP message signature header names and defaults.
 const (
@@ -34,6 +39,13 @@ const (
 	AlgEd25519         = "ed25519"
 	AlgECDSAP256SHA256 = "ecdsa-p256-sha256"
 )
+
+// httpSigAlgorithms are the RFC 9421 names of the policy's algorithms.
+var httpSigAlgorithms = map[policyv1.HTTPSignatureAlgorithm]string{
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_HMAC_SHA256:       AlgHMACSHA256,
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_ED25519:           AlgEd25519,
+	policyv1.HTTPSignatureAlgorithm_HTTP_SIGNATURE_ALGORITHM_ECDSA_P256_SHA256: AlgECDSAP256SHA256,
+}
 
 // DefaultRequiredComponents are the components every signature must cover
 // when the policy names none: enough that neither the target nor the body
@@ -71,9 +83,10 @@ type httpSigKey struct {
 // verifies. One such signature is enough; signatures that cannot count are
 // skipped, not errors.
 //
-// The replay key is the signature value: the computed MAC for HMAC, the
-// signature for Ed25519, and r with low s for ECDSA, whose signatures are
-// malleable.
+// Each signature that verifies gives a replay key: for hmac-sha256 the
+// [ContentKey] of the signature base, for ed25519 the signature, and for
+// ecdsa-p256-sha256 r with the low s, since ECDSA signatures are malleable
+// (see [SendGrid]).
 type HTTPMessageSignatures struct {
 	keys      []httpSigKey
 	required  []string
@@ -82,10 +95,13 @@ type HTTPMessageSignatures struct {
 
 // NewHTTPMessageSignatures returns a verifier for keys, requiring every
 // signature to cover required (nil means DefaultRequiredComponents), with
-// created at most tolerance away (zero means HTTPSigDefaultTolerance).
+// created at most tolerance away (zero means HTTPSigDefaultTolerance). Its
+// errors are *FieldError values naming the field of
+// HTTPMessageSignaturesVerify at fault, matching ErrSecretValue when a key
+// does not parse, and never quote a key.
 func NewHTTPMessageSignatures(keys []HTTPSigKey, required []string, tolerance time.Duration) (*HTTPMessageSignatures, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("keys: at least one key is required")
+		return nil, fieldError("keys", "at least one key is required")
 	}
 	h := &HTTPMessageSignatures{tolerance: orDefault(tolerance, HTTPSigDefaultTolerance)}
 	if required == nil {
@@ -93,38 +109,72 @@ func NewHTTPMessageSignatures(keys []HTTPSigKey, required []string, tolerance ti
 	}
 	for i, c := range required {
 		if !supportedComponent(c) {
-			return nil, fmt.Errorf("required_components[%d]: unsupported component (use @method, @target-uri, @authority, @scheme, @request-target, @path, @query or a lower-case header name)", i)
+			return nil, fieldError(fmt.Sprintf("required_components[%d]", i), "unsupported component (use @method, @target-uri, @authority, @scheme, @request-target, @path, @query or a lower-case header name)")
 		}
 	}
 	h.required = slices.Clone(required)
 	for i, k := range keys {
 		if k.KeyID == "" {
-			return nil, fmt.Errorf("keys[%d].keyid: required", i)
+			return nil, fieldError(fmt.Sprintf("keys[%d].keyid", i), "required")
 		}
 		pk := httpSigKey{keyid: k.KeyID, alg: k.Algorithm}
 		switch k.Algorithm {
 		case AlgHMACSHA256:
 			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(k.Key)))
 			if err != nil || len(b) == 0 {
-				return nil, fmt.Errorf("keys[%d].key: not base64", i)
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), errors.New("not base64"))
 			}
 			pk.mac = []*macKey{newMACKey(sha256.New, b)}
 		case AlgEd25519:
 			var err error
 			if pk.ed, err = ParseEd25519PublicKey(k.Key); err != nil {
-				return nil, fmt.Errorf("keys[%d].key: %w", i, err)
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), err)
 			}
 		case AlgECDSAP256SHA256:
 			var err error
 			if pk.ec, err = ParseP256PublicKey(k.Key); err != nil {
-				return nil, fmt.Errorf("keys[%d].key: %w", i, err)
+				return nil, badSecret(fmt.Sprintf("keys[%d].key", i), err)
 			}
 		default:
-			return nil, fmt.Errorf("keys[%d].algorithm: use %s, %s or %s", i, AlgHMACSHA256, AlgEd25519, AlgECDSAP256SHA256)
+			return nil, fieldError(fmt.Sprintf("keys[%d].algorithm", i), fmt.Sprintf("use %s, %s or %s", AlgHMACSHA256, AlgEd25519, AlgECDSAP256SHA256))
 		}
 		h.keys = append(h.keys, pk)
 	}
 	return h, nil
+}
+
+// buildHTTPMessageSignatures builds an RFC 9421 verifier from its policy
+// configuration, and warns when a signature need not cover the body.
+func buildHTTPMessageSignatures(c *policyv1.HTTPMessageSignaturesVerify, env Env) (authz.Verifier, error) {
+	if len(c.GetKeys()) == 0 {
+		return nil, fieldError("keys", "at least one key is required")
+	}
+	var errs []error
+	keys := make([]HTTPSigKey, 0, len(c.GetKeys()))
+	for i, k := range c.GetKeys() {
+		key, err := env.Secret(fmt.Sprintf("keys[%d].key", i), k.GetKey())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		keys = append(keys, HTTPSigKey{KeyID: k.GetKeyid(), Algorithm: httpSigAlgorithms[k.GetAlgorithm()], Key: key})
+	}
+	var required []string
+	for _, r := range c.GetRequiredComponents() {
+		required = append(required, strings.ToLower(r))
+	}
+	tolerance, err := parseTolerance(c.GetTolerance())
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return nil, err
+	}
+	v, err := NewHTTPMessageSignatures(keys, required, tolerance)
+	if err != nil {
+		return nil, err
+	}
+	if required != nil && !slices.Contains(required, ContentDigestHeader) {
+		env.Warn("required_components", "content-digest is not required: a signature that does not cover the body lets anyone change it")
+	}
+	return v, nil
 }
 
 // supportedComponent reports whether hookguard can rebuild a component

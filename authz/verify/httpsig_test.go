@@ -181,7 +181,9 @@ func TestHTTPSigContentDigest(t *testing.T) {
 	}
 }
 
-func TestHTTPSigSuite(t *testing.T) {
+func init() { schemeSuites["http_message_signatures"] = testHTTPSigSuite }
+
+func testHTTPSigSuite(t *testing.T) {
 	edPriv, edPub := discordKeys(3)
 	ecPriv, ecPub := p256Keys(t, 3)
 	var hmacB64 []authz.Secret

@@ -20,18 +20,18 @@ import (
 // with the key's form, never what the key holds.
 
 // parsePublicKeys parses the public keys of an asymmetric scheme with
-// parse. At least one is required; an error names the position of the key
-// at fault as "public_keys[i]: ", the field the policy compiler reports,
-// and never the key itself.
+// parse. At least one is required; a key that does not parse fails with a
+// *FieldError naming it as public_keys[i], matching ErrSecretValue, and
+// never quoting it.
 func parsePublicKeys[K any](keys []authz.Secret, parse func(authz.Secret) (K, error)) ([]K, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("a public key is required")
+		return nil, fieldError("public_keys", "a public key is required")
 	}
 	out := make([]K, 0, len(keys))
 	for i, s := range keys {
 		k, err := parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d]: %w", i, err)
+			return nil, badSecret(fmt.Sprintf("public_keys[%d]", i), err)
 		}
 		out = append(out, k)
 	}

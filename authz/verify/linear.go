@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildLinear, Scheme{Sign: signLinear, Replayable: true, Timestamped: true})
+}
 
 // Linear header names and default tolerance.
 const (
@@ -22,7 +27,8 @@ const (
 // of the raw body. The timestamp is not a header but the body's
 // webhookTimestamp (Unix milliseconds), covered by the signature; it is
 // read only once the signature verifies, so forged bodies are never
-// decoded. The replay key is the matching MAC.
+// decoded. The replay key is the [ContentKey] of the body, which holds the
+// timestamp.
 type Linear struct {
 	keys      []*macKey
 	tolerance time.Duration
@@ -32,6 +38,15 @@ type Linear struct {
 // timestamps at most tolerance away (zero means LinearDefaultTolerance).
 func NewLinear(secrets []authz.Secret, tolerance time.Duration) *Linear {
 	return &Linear{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, LinearDefaultTolerance)}
+}
+
+// buildLinear builds a Linear verifier from its policy configuration.
+func buildLinear(c *policyv1.LinearVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewLinear(secrets, tolerance), nil
 }
 
 // Scheme returns "linear".
@@ -52,8 +67,8 @@ func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	if !decodeHexTo(want[:], sig) {
 		return v, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
 	}
-	mac := matchMAC(l.keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(l.keys, want[:], r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
 	ts, ok := linearTimestamp(r.Body)
@@ -63,7 +78,7 @@ func (l *Linear) Verify(r *authz.Request, now time.Time) (authz.Verified, error)
 	if err := checkWindow(ts, now, l.tolerance); err != nil {
 		return v, err
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

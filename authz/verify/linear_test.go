@@ -44,7 +44,9 @@ func TestLinear(t *testing.T) {
 	}
 }
 
-func TestLinearSuite(t *testing.T) {
+func init() { schemeSuites["linear"] = testLinearSuite }
+
+func testLinearSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "linear",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

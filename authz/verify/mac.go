@@ -57,8 +57,8 @@ func newMACKeys(h func() hash.Hash, secrets []authz.Secret) []*macKey {
 }
 
 // matchMAC reports whether the MAC of parts under any key equals want,
-// compared in constant time, and returns the delivery's replay key, or nil
-// when no key matches. Every key is tried: the order of secrets must not
+// compared in constant time, and returns the delivery's replay key, the
+// ContentKey of parts, or nil when no key matches. Every key is tried: the order of secrets must not
 // show in the timing of a match.
 func matchMAC(keys []*macKey, want []byte, parts ...[]byte) []byte {
 	key, _ := matchAnyMAC(keys, [][]byte{want}, parts...)
@@ -67,8 +67,8 @@ func matchMAC(keys []*macKey, want []byte, parts ...[]byte) []byte {
 
 // matchAnyMAC is matchMAC for a header listing several signatures, as
 // during a provider's key roll: it reports whether the MAC of parts under
-// any key equals any of wants, and returns the replay key and the index of
-// the first matching key, or nil and -1. Each key's MAC is computed once and
+// any key equals any of wants, and returns the replay key (the ContentKey of
+// parts) and the index of the first matching key, or nil and -1. Each key's MAC is computed once and
 // compared with every want in constant time; every key and every want is
 // tried, so neither the position of the matching secret nor that of the
 // matching signature shows in the timing.
@@ -88,16 +88,24 @@ func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (replayKey []b
 	if index < 0 {
 		return nil, -1
 	}
-	return contentKey(parts...), index
+	return ContentKey(parts...), index
 }
 
-// contentKey is the replay key of a verified delivery: a SHA-256 of the
-// content its signature covers. It depends neither on which secret matched
-// nor on which of several listed signatures did, so dropping entries from a
-// signature list during a key roll, or reordering the policy's secrets,
-// cannot make a captured delivery look new; and only content the signature
-// covers goes in, so no unsigned header can change it.
-func contentKey(parts ...[]byte) []byte {
+// ContentKey returns the replay key (authz.Verified.ReplayKey) of a
+// delivery whose HMAC signature verified, parts being the content the
+// signature covers, in order: a SHA-256 of their concatenation. It is the
+// rule of every HMAC scheme, whose verifiers' docs say which parts they
+// sign.
+//
+// Only content the signature covers goes in, so no unsigned header can mint
+// a fresh key. The key depends neither on which secret matched, nor on
+// which of several listed signatures did, nor on how the signature was
+// spelt (hex case, base64 padding): dropping entries from a signature list
+// during a key roll, reordering the policy's secrets or re-spelling a
+// captured signature cannot make a delivery look new. A provider's retry
+// signed afresh over a new timestamp is a new delivery, since the
+// timestamp is part of what is signed.
+func ContentKey(parts ...[]byte) []byte {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write(p)
@@ -130,7 +138,7 @@ func (l *macList) decode(sigs []string, size int, enc sigEncoding) int {
 }
 
 // match is matchAnyMAC over the decoded signatures.
-func (l *macList) match(keys []*macKey, parts ...[]byte) (match []byte, index int) {
+func (l *macList) match(keys []*macKey, parts ...[]byte) (replayKey []byte, index int) {
 	var wants [maxSignatures][]byte
 	for i := range l.n {
 		wants[i] = l.buf[i][:l.size]

@@ -14,7 +14,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildMailgun, Scheme{Sign: signMailgun, Replayable: true, Timestamped: true})
+}
 
 // MailgunDefaultTolerance: Mailgun leaves the window to the application;
 // five minutes leaves room for queueing without letting a captured
@@ -28,7 +33,7 @@ const MailgunDefaultTolerance = 5 * time.Minute
 //
 // Mailgun does not sign the body: whoever captures one delivery can attach
 // its signature object to any body until the timestamp leaves the window.
-// The replay key (the matching MAC, which covers the token) refuses the
+// The replay key, the [ContentKey] of timestamp and token, refuses the
 // second use within the replay TTL, so keep the TTL above the tolerance.
 type Mailgun struct {
 	keys      []*macKey
@@ -39,6 +44,15 @@ type Mailgun struct {
 // timestamps at most tolerance away (zero means MailgunDefaultTolerance).
 func NewMailgun(secrets []authz.Secret, tolerance time.Duration) *Mailgun {
 	return &Mailgun{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, MailgunDefaultTolerance)}
+}
+
+// buildMailgun builds a Mailgun verifier from its policy configuration.
+func buildMailgun(c *policyv1.MailgunVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewMailgun(secrets, tolerance), nil
 }
 
 // Scheme returns "mailgun".
@@ -98,11 +112,11 @@ func (m *Mailgun) Verify(r *authz.Request, now time.Time) (authz.Verified, error
 	if !decodeHexTo(want[:], s.Signature) {
 		return v, fmt.Errorf("%w: not %d hex digits", authz.SignatureInvalid, 2*sha256.Size)
 	}
-	mac := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
-	if mac == nil {
+	key := matchMAC(m.keys, want[:], []byte(s.Timestamp), []byte(s.Token))
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

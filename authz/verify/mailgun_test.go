@@ -23,6 +23,10 @@ func mailgunSig(key, ts, token string) string {
 	return hexString(newMACKey(sha256.New, authz.Secret(key)).sum(nil, []byte(ts), []byte(token)))
 }
 
+func init() {
+	withoutSuite["mailgun"] = "the signature travels in the body, not in a header; TestMailgun checks what applies"
+}
+
 func TestMailgun(t *testing.T) {
 	const key, token = "key-signing", "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"
 	ts := fmt.Sprint(t0.Unix())

@@ -3,12 +3,18 @@ package verify
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildMeta, Scheme{Sign: signMeta, Replayable: true, Handshakes: true})
+}
 
 // MetaSignatureHeader is the header Meta signs deliveries in.
 const MetaSignatureHeader = "x-hub-signature-256"
@@ -17,7 +23,7 @@ const MetaSignatureHeader = "x-hub-signature-256"
 // Cloud API): X-Hub-Signature-256 is "sha256=" and the hex HMAC-SHA256 of
 // the raw body, as sent (Meta escapes non-ASCII as \uXXXX: re-encoding the
 // JSON breaks the signature), under the app secret. Meta signs no timestamp
-// and sends no delivery id; the replay key is the matching MAC.
+// and sends no delivery id; the replay key is the [ContentKey] of the body.
 //
 // Before subscribing, Meta sends GET ?hub.mode=subscribe&hub.verify_token=
 // ...&hub.challenge=...; Handshake answers it.
@@ -37,22 +43,38 @@ func NewMeta(secrets, verifyTokens []authz.Secret) *Meta {
 	return m
 }
 
+// buildMeta builds a Meta verifier from its policy configuration. Verify
+// tokens are optional: without one, every subscription handshake is
+// refused.
+func buildMeta(c *policyv1.MetaVerify, env Env) (authz.Verifier, error) {
+	secrets, err1 := env.Secrets("secrets", c.GetSecrets())
+	var tokens []authz.Secret
+	var err2 error
+	if len(c.GetVerifyTokens()) > 0 {
+		tokens, err2 = env.Secrets("verify_tokens", c.GetVerifyTokens())
+	}
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return NewMeta(secrets, tokens), nil
+}
+
 // Scheme returns "meta".
 func (*Meta) Scheme() string { return "meta" }
 
 // Verify checks X-Hub-Signature-256 against the body.
 func (m *Meta) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	var v authz.Verified
-	mac, err := verifyHubSignature(m.keys, r)
+	key, err := verifyHubSignature(m.keys, r)
 	if err != nil {
 		return v, err
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 
 // verifyHubSignature checks "X-Hub-Signature-256: sha256=<hex>" over the
-// body and returns the matching MAC.
+// body and returns the replay key.
 func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
 	sig, err := signatureHeader(r, MetaSignatureHeader)
 	if err != nil {
@@ -62,11 +84,11 @@ func verifyHubSignature(keys []*macKey, r *authz.Request) ([]byte, error) {
 	if err := decodePrefixedHex(want[:], sig, "sha256="); err != nil {
 		return nil, err
 	}
-	mac := matchMAC(keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(keys, want[:], r.Body)
+	if key == nil {
 		return nil, errNoSecretMatches
 	}
-	return mac, nil
+	return key, nil
 }
 
 // Handshake answers Meta's subscription verification: a GET with

@@ -26,7 +26,9 @@ func TestMetaVector(t *testing.T) {
 	}
 }
 
-func TestMetaSuite(t *testing.T) {
+func init() { schemeSuites["meta"] = testMetaSuite }
+
+func testMetaSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "meta",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -5,7 +5,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildPaddle, Scheme{Sign: signPaddle, Replayable: true, Timestamped: true})
+}
 
 // Paddle header name and default tolerance.
 const (
@@ -18,8 +23,8 @@ const (
 // Paddle verifies Paddle Billing webhooks: Paddle-Signature is
 // "ts=<unix>;h1=<hex HMAC-SHA256 of ts:body>" under the notification
 // destination's secret key, "pdl_ntfset_" prefix included. Several h1 may
-// appear; other keys are skipped. The replay key is the matching MAC, which
-// covers ts, so Paddle's retries (re-signed) verify as new.
+// appear; other keys are skipped. The replay key is the [ContentKey] of ts,
+// ':' and the body, so Paddle's retries, signed afresh, verify as new.
 type Paddle struct {
 	keys      []*macKey
 	tolerance time.Duration
@@ -29,6 +34,15 @@ type Paddle struct {
 // timestamps at most tolerance away (zero means PaddleDefaultTolerance).
 func NewPaddle(secrets []authz.Secret, tolerance time.Duration) *Paddle {
 	return &Paddle{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, PaddleDefaultTolerance)}
+}
+
+// buildPaddle builds a Paddle verifier from its policy configuration.
+func buildPaddle(c *policyv1.PaddleVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewPaddle(secrets, tolerance), nil
 }
 
 // Scheme returns "paddle".

@@ -39,7 +39,9 @@ func TestPaddleHeaders(t *testing.T) {
 	})
 }
 
-func TestPaddleSuite(t *testing.T) {
+func init() { schemeSuites["paddle"] = testPaddleSuite }
+
+func testPaddleSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "paddle",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -7,7 +7,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildPagerDuty, Scheme{Sign: signPagerDuty, Replayable: true})
+}
 
 // PagerDuty header names.
 const (
@@ -18,7 +23,7 @@ const (
 // PagerDuty verifies PagerDuty v3 webhooks: X-PagerDuty-Signature lists
 // comma-separated "v1=<hex HMAC-SHA256 of the body>", one per secret of the
 // subscription while it rotates; other versions are skipped. PagerDuty
-// signs no timestamp; the replay key is the matching MAC.
+// signs no timestamp; the replay key is the [ContentKey] of the body.
 type PagerDuty struct {
 	keys []*macKey
 }
@@ -26,6 +31,15 @@ type PagerDuty struct {
 // NewPagerDuty returns a PagerDuty verifier accepting any of secrets.
 func NewPagerDuty(secrets []authz.Secret) *PagerDuty {
 	return &PagerDuty{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildPagerDuty builds a PagerDuty verifier from its policy configuration.
+func buildPagerDuty(c *policyv1.PagerDutyVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewPagerDuty(secrets), nil
 }
 
 // Scheme returns "pagerduty".
@@ -60,11 +74,11 @@ func (p *PagerDuty) Verify(r *authz.Request, _ time.Time) (authz.Verified, error
 	}
 	var l macList
 	l.decode(sigs.sigs[:sigs.n], sha256.Size, encHex)
-	mac, _ := l.match(p.keys, r.Body)
-	if mac == nil {
+	key, _ := l.match(p.keys, r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

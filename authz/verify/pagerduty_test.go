@@ -30,7 +30,9 @@ func TestPagerDutyHeaders(t *testing.T) {
 	})
 }
 
-func TestPagerDutySuite(t *testing.T) {
+func init() { schemeSuites["pagerduty"] = testPagerDutySuite }
+
+func testPagerDutySuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "pagerduty",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -70,8 +70,8 @@ func checkWindow(ts, now time.Time, tolerance time.Duration) error {
 }
 
 // decodeHexTo decodes s into dst, which it must fill exactly. Upper- and
-// lower-case digits are both accepted; the replay key is the computed MAC,
-// never these bytes' spelling.
+// lower-case digits are both accepted; the replay key (ContentKey) never
+// depends on these bytes' spelling.
 func decodeHexTo(dst []byte, s string) bool {
 	if len(s) != hex.EncodedLen(len(dst)) {
 		return false

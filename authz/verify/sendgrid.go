@@ -14,7 +14,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildSendGrid, Scheme{Sign: signSendGrid, Replayable: true, Timestamped: true})
+}
 
 // SendGrid header names and default tolerance.
 const (
@@ -51,6 +56,20 @@ func NewSendGrid(publicKeys []authz.Secret, tolerance time.Duration) (*SendGrid,
 		return nil, err
 	}
 	return &SendGrid{publicKeys: keys, tolerance: orDefault(tolerance, SendGridDefaultTolerance)}, nil
+}
+
+// buildSendGrid builds a SendGrid verifier from its policy configuration.
+func buildSendGrid(c *policyv1.SendGridVerify, env Env) (authz.Verifier, error) {
+	keys, err1 := env.Secrets("public_keys", c.GetPublicKeys())
+	tolerance, err2 := parseTolerance(c.GetTolerance())
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	v, err := NewSendGrid(keys, tolerance)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "sendgrid".

@@ -97,7 +97,9 @@ func p256Keys(t *testing.T, n int) (priv, pub []authz.Secret) {
 	return priv, pub
 }
 
-func TestSendGridSuite(t *testing.T) {
+func init() { schemeSuites["sendgrid"] = testSendGridSuite }
+
+func testSendGridSuite(t *testing.T) {
 	priv, pub := p256Keys(t, 3)
 	runSuite(t, suite{
 		scheme: "sendgrid",

@@ -7,7 +7,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildShopify, Scheme{Sign: signShopify, Replayable: true})
+}
 
 // Shopify header names.
 const (
@@ -18,9 +23,9 @@ const (
 // Shopify verifies Shopify webhooks: X-Shopify-Hmac-Sha256 is the base64
 // HMAC-SHA256 of the raw body under the app's client secret. Shopify signs
 // no timestamp (X-Shopify-Triggered-At is not covered), so there is no
-// freshness check; the replay key is the matching MAC. After the client
-// secret is rotated Shopify keeps signing some deliveries with the old one
-// for a while: list both until then.
+// freshness check; the replay key is the [ContentKey] of the body. After
+// the client secret is rotated Shopify keeps signing some deliveries with
+// the old one for a while: list both until then.
 type Shopify struct {
 	keys []*macKey
 }
@@ -28,6 +33,15 @@ type Shopify struct {
 // NewShopify returns a Shopify verifier accepting any of secrets.
 func NewShopify(secrets []authz.Secret) *Shopify {
 	return &Shopify{keys: newMACKeys(sha256.New, secrets)}
+}
+
+// buildShopify builds a Shopify verifier from its policy configuration.
+func buildShopify(c *policyv1.ShopifyVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewShopify(secrets), nil
 }
 
 // Scheme returns "shopify".
@@ -44,11 +58,11 @@ func (s *Shopify) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) 
 	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha256.Size)
 	}
-	mac := matchMAC(s.keys, want[:], r.Body)
-	if mac == nil {
+	key := matchMAC(s.keys, want[:], r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

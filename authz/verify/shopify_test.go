@@ -39,7 +39,9 @@ func TestShopifyHeaders(t *testing.T) {
 	}
 }
 
-func TestShopifySuite(t *testing.T) {
+func init() { schemeSuites["shopify"] = testShopifySuite }
+
+func testShopifySuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "shopify",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -3,7 +3,6 @@ package verify
 import (
 	"crypto/rand"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
@@ -47,53 +46,30 @@ func (m Message) withDefaults() Message {
 	return m
 }
 
-// A signer produces the headers a provider sends. key is the scheme's
-// secret, or for an asymmetric scheme its private key.
-type signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
-
-// signers produce the headers a provider sends, so people and policy tests
-// can make valid deliveries. One per scheme, beside its verifier.
-var signers = map[string]signer{
-	"github":                  signGitHub,
-	"token":                   signToken,
-	"stripe":                  signStripe,
-	"slack":                   signSlack,
-	"standard_webhooks":       signStandardWebhooks,
-	"shopify":                 signShopify,
-	"twilio":                  signTwilio,
-	"discord":                 signDiscord,
-	"sendgrid":                signSendGrid,
-	"square":                  signSquare,
-	"zoom":                    signZoom,
-	"linear":                  signLinear,
-	"meta":                    signMeta,
-	"pagerduty":               signPagerDuty,
-	"paddle":                  signPaddle,
-	"twitch":                  signTwitch,
-	"mailgun":                 signMailgun,
-	"http_message_signatures": signHTTPMessageSignatures,
-}
-
-// Schemes lists the schemes Sign supports.
+// Schemes lists the schemes Sign supports, sorted: the registered schemes
+// with a signer.
 func Schemes() []string {
-	names := make([]string, 0, len(signers))
-	for n := range signers {
-		names = append(names, n)
+	var names []string
+	for _, s := range All() {
+		if s.Sign != nil {
+			names = append(names, s.Name)
+		}
 	}
-	slices.Sort(names)
 	return names
 }
 
 // Sign returns the headers the scheme's provider would send with m, signed
 // with key: the secret of an HMAC scheme, the private key of an asymmetric
 // one (Discord, SendGrid, Standard Webhooks v1a, HTTP message signatures).
+// An empty m.ID is a random delivery id, a zero m.Time the current time, an
+// empty m.Method POST.
 //
 // The generic hmac scheme has no signer: its format lives in the policy.
 // For Mailgun, whose signature travels in the body, the headers are empty
 // and the body must carry the signature object; see SignMailgunBody.
 func Sign(scheme string, key authz.Secret, m Message) ([]authz.HeaderValue, error) {
-	sign, ok := signers[scheme]
-	if !ok {
+	sign := registry[scheme].Sign
+	if sign == nil {
 		return nil, fmt.Errorf("verify: cannot sign scheme %q (known: %v)", scheme, Schemes())
 	}
 	h, err := sign(key, m.withDefaults())

@@ -5,7 +5,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildSlack, Scheme{Sign: signSlack, Replayable: true, Timestamped: true})
+}
 
 // Slack header names and default tolerance.
 const (
@@ -18,8 +23,9 @@ const (
 // Slack verifies Slack requests (Events API, slash commands, interactivity):
 // X-Slack-Signature is "v0=" and the hex HMAC-SHA256 of
 // "v0:<X-Slack-Request-Timestamp>:<body>" under the app's signing secret.
-// Slack sends no delivery id; the replay key is the matching MAC, which
-// covers the timestamp, so Slack's retries (new timestamp) verify as new.
+// Slack sends no delivery id; the replay key is the [ContentKey] of the
+// signed content, which holds the timestamp, so Slack's retries (new
+// timestamp) verify as new.
 type Slack struct {
 	keys      []*macKey
 	tolerance time.Duration
@@ -29,6 +35,15 @@ type Slack struct {
 // timestamps at most tolerance away (zero means SlackDefaultTolerance).
 func NewSlack(secrets []authz.Secret, tolerance time.Duration) *Slack {
 	return &Slack{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, SlackDefaultTolerance)}
+}
+
+// buildSlack builds a Slack verifier from its policy configuration.
+func buildSlack(c *policyv1.SlackVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewSlack(secrets, tolerance), nil
 }
 
 // Scheme returns "slack".

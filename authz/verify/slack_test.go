@@ -53,7 +53,9 @@ func TestSlackVector(t *testing.T) {
 	}
 }
 
-func TestSlackSuite(t *testing.T) {
+func init() { schemeSuites["slack"] = testSlackSuite }
+
+func testSlackSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "slack",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -5,10 +5,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildSquare, Scheme{Sign: signSquare, Replayable: true})
+}
 
 // SquareSignatureHeader is the header Square signs deliveries in.
 const SquareSignatureHeader = "x-square-hmacsha256-signature"
@@ -19,7 +25,7 @@ const SquareSignatureHeader = "x-square-hmacsha256-signature"
 // key. The URL is configuration, not taken from the request: Square signs
 // what it was told, whatever proxies in between rewrite. Square signs no
 // timestamp; the body carries event_id and created_at, so the replay key,
-// the matching MAC, tells deliveries apart.
+// the [ContentKey] of URL and body, tells deliveries apart.
 type Square struct {
 	keys []*macKey
 	url  []byte
@@ -29,9 +35,27 @@ type Square struct {
 // secrets.
 func NewSquare(secrets []authz.Secret, notificationURL string) (*Square, error) {
 	if notificationURL == "" {
-		return nil, errors.New("notification_url is required")
+		return nil, fieldError("notification_url", "required")
 	}
 	return &Square{keys: newMACKeys(sha256.New, secrets), url: []byte(notificationURL)}, nil
+}
+
+// buildSquare builds a Square verifier from its policy configuration.
+func buildSquare(c *policyv1.SquareVerify, env Env) (authz.Verifier, error) {
+	var errURL error
+	u := c.GetNotificationUrl()
+	if p, err := url.Parse(u); u == "" || err != nil || p.Scheme == "" || p.Host == "" {
+		errURL = fieldError("notification_url", "required: the absolute URL configured in Square")
+	}
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err := errors.Join(errURL, err); err != nil {
+		return nil, err
+	}
+	v, err := NewSquare(secrets, u)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Scheme returns "square".
@@ -48,11 +72,11 @@ func (s *Square) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 	if !decodeStdBase64To(want[:], sig) {
 		return v, fmt.Errorf("%w: not base64 of %d bytes", authz.SignatureInvalid, sha256.Size)
 	}
-	mac := matchMAC(s.keys, want[:], s.url, r.Body)
-	if mac == nil {
+	key := matchMAC(s.keys, want[:], s.url, r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

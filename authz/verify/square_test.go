@@ -47,7 +47,9 @@ func TestSquareVector(t *testing.T) {
 	}
 }
 
-func TestSquareSuite(t *testing.T) {
+func init() { schemeSuites["square"] = testSquareSuite }
+
+func testSquareSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "square",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

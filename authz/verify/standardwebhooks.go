@@ -11,7 +11,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildStandardWebhooks, Scheme{Sign: signStandardWebhooks, Replayable: true, Timestamped: true})
+}
 
 // Standard Webhooks header names, their Svix spellings, and the default
 // tolerance.
@@ -47,19 +52,19 @@ type StandardWebhooks struct {
 // NewStandardWebhooks returns a verifier accepting v1 signatures under any
 // of secrets ("whsec_" + base64; the prefix is optional) and v1a signatures
 // under any of publicKeys ("whpk_" + base64 of 32 bytes), with timestamps at
-// most tolerance away (zero means StandardWebhooksDefaultTolerance). It
-// fails, naming the list and position but nothing of the key, on a key it
-// cannot decode.
+// most tolerance away (zero means StandardWebhooksDefaultTolerance). On a
+// key it cannot decode it fails with a *FieldError naming the list and
+// position, matching ErrSecretValue, and nothing of the key.
 func NewStandardWebhooks(secrets, publicKeys []authz.Secret, tolerance time.Duration) (*StandardWebhooks, error) {
 	if len(secrets) == 0 && len(publicKeys) == 0 {
-		return nil, errors.New("a secret or a public key is required")
+		return nil, fieldError("", "a secret or a public key is required")
 	}
 	v := &StandardWebhooks{tolerance: orDefault(tolerance, StandardWebhooksDefaultTolerance)}
 	decoded := make([]authz.Secret, len(secrets))
 	for i, s := range secrets {
 		b, err := DecodeStandardWebhooksSecret(s)
 		if err != nil {
-			return nil, fmt.Errorf("secrets[%d]: %w", i, err)
+			return nil, badSecret(fmt.Sprintf("secrets[%d]", i), err)
 		}
 		decoded[i] = b
 	}
@@ -68,9 +73,34 @@ func NewStandardWebhooks(secrets, publicKeys []authz.Secret, tolerance time.Dura
 		rest, _ := strings.CutPrefix(string(s), "whpk_")
 		b, err := base64.StdEncoding.DecodeString(rest)
 		if err != nil || len(b) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("public_keys[%d]: not whpk_ and base64 of %d bytes", i, ed25519.PublicKeySize)
+			return nil, badSecret(fmt.Sprintf("public_keys[%d]", i), fmt.Errorf("not whpk_ and base64 of %d bytes", ed25519.PublicKeySize))
 		}
 		v.publicKeys = append(v.publicKeys, ed25519.PublicKey(b))
+	}
+	return v, nil
+}
+
+// buildStandardWebhooks builds a Standard Webhooks verifier from its policy
+// configuration, which needs secrets, public keys or both.
+func buildStandardWebhooks(c *policyv1.StandardWebhooksVerify, env Env) (authz.Verifier, error) {
+	if len(c.GetSecrets()) == 0 && len(c.GetPublicKeys()) == 0 {
+		return nil, fieldError("", "set secrets (whsec_) or public_keys (whpk_)")
+	}
+	var secrets, publicKeys []authz.Secret
+	var err1, err2 error
+	if len(c.GetSecrets()) > 0 {
+		secrets, err1 = env.Secrets("secrets", c.GetSecrets())
+	}
+	if len(c.GetPublicKeys()) > 0 {
+		publicKeys, err2 = env.Secrets("public_keys", c.GetPublicKeys())
+	}
+	tolerance, err3 := parseTolerance(c.GetTolerance())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	v, err := NewStandardWebhooks(secrets, publicKeys, tolerance)
+	if err != nil {
+		return nil, err
 	}
 	return v, nil
 }
@@ -174,8 +204,8 @@ func (s *StandardWebhooks) verifyV1(p *swSignatures, id, ts string, body []byte)
 	}
 	var l macList
 	l.decode(p.v1[:p.n1], sha256.Size, encBase64)
-	mac, _ := l.match(s.keys, []byte(id), dot, []byte(ts), dot, body)
-	return mac != nil
+	key, _ := l.match(s.keys, []byte(id), dot, []byte(ts), dot, body)
+	return key != nil
 }
 
 func (s *StandardWebhooks) verifyV1a(p *swSignatures, id, ts string, body []byte) bool {

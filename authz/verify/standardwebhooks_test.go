@@ -113,7 +113,9 @@ func swEdKeys(n int) (priv, pub []authz.Secret) {
 	return priv, pub
 }
 
-func TestStandardWebhooksSuite(t *testing.T) {
+func init() { schemeSuites["standard_webhooks"] = testStandardWebhooksSuite }
+
+func testStandardWebhooksSuite(t *testing.T) {
 	var whsec []authz.Secret
 	for _, s := range []string{"one", "two", "three"} {
 		whsec = append(whsec, authz.Secret("whsec_"+base64.StdEncoding.EncodeToString([]byte("secret "+s))))

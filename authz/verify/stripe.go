@@ -5,7 +5,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildStripe, Scheme{Sign: signStripe, Replayable: true, Timestamped: true})
+}
 
 // Stripe header name and default tolerance.
 const (
@@ -19,8 +24,9 @@ const (
 // secret is used as shown, "whsec_" included: Stripe never decodes it.
 //
 // stripe-go accepts timestamps from the future; hookguard does not. The
-// replay key is the matching MAC: Stripe's retries carry a new t, so they
-// verify as new deliveries, while a captured request sent again does not.
+// replay key is the [ContentKey] of t, '.' and the body: Stripe's retries
+// carry a new t, so they verify as new deliveries, while a captured request
+// sent again does not.
 type Stripe struct {
 	keys      []*macKey
 	tolerance time.Duration
@@ -30,6 +36,15 @@ type Stripe struct {
 // timestamps at most tolerance away (zero means StripeDefaultTolerance).
 func NewStripe(secrets []authz.Secret, tolerance time.Duration) *Stripe {
 	return &Stripe{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, StripeDefaultTolerance)}
+}
+
+// buildStripe builds a Stripe verifier from its policy configuration.
+func buildStripe(c *policyv1.StripeVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewStripe(secrets, tolerance), nil
 }
 
 // Scheme returns "stripe".

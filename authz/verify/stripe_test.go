@@ -47,7 +47,9 @@ func TestStripeHeaders(t *testing.T) {
 	})
 }
 
-func TestStripeSuite(t *testing.T) {
+func init() { schemeSuites["stripe"] = testStripeSuite }
+
+func testStripeSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "stripe",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -78,6 +78,34 @@ func runHeaderVectors(t *testing.T, v authz.Verifier, header, body string, vecto
 	}
 }
 
+// schemeSuites maps a scheme's name to the test running its common
+// suites, which the scheme's test file adds from an init function.
+// TestSuites runs them for every registered scheme, and fails for a scheme
+// with none: a new scheme cannot skip the suite by forgetting it.
+var schemeSuites = map[string]func(t *testing.T){}
+
+// withoutSuite maps a scheme to why the common suite cannot apply to it,
+// as its test file says; that file then tests what applies.
+var withoutSuite = map[string]string{}
+
+// TestSuites runs the common suites of every registered scheme.
+func TestSuites(t *testing.T) {
+	for _, s := range All() {
+		run, ok := schemeSuites[s.Name]
+		if why, exempt := withoutSuite[s.Name]; exempt {
+			if ok {
+				t.Errorf("%s: both a suite and a reason to have none (%s)", s.Name, why)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: no common suite; add one to schemeSuites in its test file", s.Name)
+			continue
+		}
+		t.Run(s.Name, run)
+	}
+}
+
 // suite describes one scheme for runSuite.
 type suite struct {
 	scheme string
@@ -104,6 +132,9 @@ type suite struct {
 	// prepare, when set, adjusts a message before it is signed, as the
 	// provider would (Twilio puts a JSON body's digest in the URL).
 	prepare func(m Message) Message
+	// signer, when set, signs instead of the scheme's registered signer,
+	// for a scheme without one.
+	signer func(key authz.Secret, m Message) ([]authz.HeaderValue, error)
 }
 
 func (s *suite) sign(t *testing.T, key authz.Secret, m Message) *authz.Request {
@@ -111,7 +142,13 @@ func (s *suite) sign(t *testing.T, key authz.Secret, m Message) *authz.Request {
 	if s.prepare != nil {
 		m = s.prepare(m)
 	}
-	h, err := Sign(s.scheme, key, m)
+	var h []authz.HeaderValue
+	var err error
+	if s.signer != nil {
+		h, err = s.signer(key, m)
+	} else {
+		h, err = Sign(s.scheme, key, m)
+	}
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}
@@ -132,6 +169,7 @@ func runSuite(t *testing.T, s suite) {
 	}
 	now := m.Time.Add(time.Second)
 	v := s.verifier(t, s.verifyKeys[0])
+	checkTraits(t, s.scheme, v)
 	good := s.sign(t, s.signKeys[0], m)
 
 	type tc struct {
@@ -220,6 +258,28 @@ func runSuite(t *testing.T, s suite) {
 			}
 		}
 	})
+}
+
+// checkTraits fails t unless v, of the named scheme, has the traits its
+// registration declares.
+func checkTraits(t *testing.T, scheme string, v authz.Verifier) {
+	t.Helper()
+	s, ok := Lookup(scheme)
+	if !ok {
+		return
+	}
+	if v.Scheme() != s.Name {
+		t.Errorf("verifier's Scheme() = %q, registered as %q", v.Scheme(), s.Name)
+	}
+	if _, ok := v.(Timestamped); ok != s.Timestamped {
+		t.Errorf("%s: implements Timestamped: %v, registered Timestamped: %v", s.Name, ok, s.Timestamped)
+	}
+	if _, ok := v.(authz.Handshaker); ok != s.Handshakes {
+		t.Errorf("%s: implements authz.Handshaker: %v, registered Handshakes: %v", s.Name, ok, s.Handshakes)
+	}
+	if !s.Replayable {
+		t.Errorf("%s: the common suite expects replay keys, but the scheme is not Replayable", s.Name)
+	}
 }
 
 // withTimestamp returns r with its timestamp header (only) changed to ts.

@@ -64,9 +64,9 @@ func (f *timestampedList) parse(h string) (p sigList, err error) {
 }
 
 // verify checks r's header under keys and the timestamp against now. The
-// replay key is the matching MAC, which covers the timestamp: a provider's
-// retry is signed afresh and verifies as new, while a captured request sent
-// again does not.
+// replay key is the ContentKey of what is signed, which holds the
+// timestamp: a provider's retry is signed afresh and verifies as new, while
+// a captured request sent again does not.
 func (f *timestampedList) verify(keys []*macKey, tolerance time.Duration, r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified
 	h, err := signatureHeader(r, f.header)
@@ -86,11 +86,11 @@ func (f *timestampedList) verify(keys []*macKey, tolerance time.Duration, r *aut
 	}
 	var l macList
 	l.decode(p.sigs[:p.n], sha256.Size, encHex)
-	mac, _ := l.match(keys, []byte(p.ts), f.joint, r.Body)
-	if mac == nil {
+	key, _ := l.match(keys, []byte(p.ts), f.joint, r.Body)
+	if key == nil {
 		return v, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = key
 	return v, nil
 }
 

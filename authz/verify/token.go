@@ -3,11 +3,17 @@ package verify
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildToken, Scheme{Sign: signToken})
+}
 
 // Token verifies a shared token sent as is in a header, as GitLab does with
 // X-Gitlab-Token, or as "Authorization: Bearer <token>". A token signs
@@ -33,6 +39,17 @@ func NewToken(header, prefix, idHeader string, tokens []authz.Secret) *Token {
 		t.digests = append(t.digests, sha256.Sum256(s))
 	}
 	return t
+}
+
+// buildToken builds a Token verifier from its policy configuration.
+func buildToken(c *policyv1.TokenVerify, env Env) (authz.Verifier, error) {
+	header, err1 := headerField("header", c.GetHeader(), true)
+	idHeader, err2 := headerField("id_header", c.GetIdHeader(), false)
+	tokens, err3 := env.Secrets("secrets", c.GetSecrets())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	return NewToken(header, c.GetPrefix(), idHeader, tokens), nil
 }
 
 // Scheme returns "token".

@@ -7,28 +7,14 @@ import (
 )
 
 // Timestamped is implemented by the verifiers of schemes that sign a
-// timestamp and refuse one too far from now. Replay protection forgets a
-// delivery after the endpoint's replay TTL; if the TTL is shorter than
-// Tolerance, a captured delivery sent again in between is accepted as new,
-// since its timestamp is still fresh. The policy compiler warns about it.
+// timestamp and refuse one too far from now: the schemes registered with
+// [Scheme.Timestamped] set. Replay protection forgets a delivery after the
+// endpoint's replay TTL; if the TTL is shorter than Tolerance, a captured
+// delivery sent again in between is accepted as new, since its timestamp is
+// still fresh. The policy compiler warns about it.
 type Timestamped interface {
 	authz.Verifier
 	// Tolerance returns how far from now, in either direction, a signed
 	// timestamp may be; zero when this verifier checks none.
 	Tolerance() time.Duration
 }
-
-var (
-	_ Timestamped = (*Stripe)(nil)
-	_ Timestamped = (*Paddle)(nil)
-	_ Timestamped = (*Slack)(nil)
-	_ Timestamped = (*Zoom)(nil)
-	_ Timestamped = (*Twitch)(nil)
-	_ Timestamped = (*Linear)(nil)
-	_ Timestamped = (*Mailgun)(nil)
-	_ Timestamped = (*StandardWebhooks)(nil)
-	_ Timestamped = (*Discord)(nil)
-	_ Timestamped = (*SendGrid)(nil)
-	_ Timestamped = (*HMAC)(nil)
-	_ Timestamped = (*HTTPMessageSignatures)(nil)
-)

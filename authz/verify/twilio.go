@@ -16,7 +16,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildTwilio, Scheme{Sign: signTwilio, Replayable: true})
+}
 
 // Twilio header names.
 const (
@@ -41,7 +46,9 @@ const maxFormParams = 512
 // the URL is tried with and without the scheme's default port, since
 // Twilio may or may not have had it in the configured URL.
 //
-// Twilio signs no timestamp; the replay key is the matching MAC.
+// Twilio signs no timestamp; the replay key is the [ContentKey] of the URL
+// and the form parameters (or, for JSON, of the URL, which carries the
+// body's digest).
 type Twilio struct {
 	keys []*macKey
 }
@@ -50,6 +57,15 @@ type Twilio struct {
 // Tokens).
 func NewTwilio(secrets []authz.Secret) *Twilio {
 	return &Twilio{keys: newMACKeys(sha1.New, secrets)}
+}
+
+// buildTwilio builds a Twilio verifier from its policy configuration.
+func buildTwilio(c *policyv1.TwilioVerify, env Env) (authz.Verifier, error) {
+	secrets, err := env.Secrets("secrets", c.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	return NewTwilio(secrets), nil
 }
 
 // Scheme returns "twilio".
@@ -74,8 +90,8 @@ func (t *Twilio) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 		if u == "" {
 			continue
 		}
-		if mac := matchMAC(t.keys, want[:], []byte(u), params); mac != nil {
-			v.ReplayKey = mac
+		if key := matchMAC(t.keys, want[:], []byte(u), params); key != nil {
+			v.ReplayKey = key
 			return v, nil
 		}
 	}

@@ -90,7 +90,9 @@ func TestTwilioSigner(t *testing.T) {
 	}
 }
 
-func TestTwilioSuite(t *testing.T) {
+func init() { schemeSuites["twilio"] = testTwilioSuite }
+
+func testTwilioSuite(t *testing.T) {
 	for _, c := range []struct{ name, url, contentType, body string }{
 		{"form", "https://hooks.example.com/twilio/voice?tenant=a", formType, "CallSid=CA1&From=%2B15550001111&Body=hello+world"},
 		{"JSON", "https://hooks.example.com/twilio/json?bodySHA256=" + hexString(sha256Sum([]byte(`{"a":1}`))), "application/json", `{"a":1}`},

@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildTwitch, Scheme{Sign: signTwitch, Replayable: true, Timestamped: true, Handshakes: true})
+}
 
 // Twitch EventSub header names and default tolerance.
 const (
@@ -37,6 +42,15 @@ type Twitch struct {
 // timestamps at most tolerance away (zero means TwitchDefaultTolerance).
 func NewTwitch(secrets []authz.Secret, tolerance time.Duration) *Twitch {
 	return &Twitch{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, TwitchDefaultTolerance)}
+}
+
+// buildTwitch builds a Twitch verifier from its policy configuration.
+func buildTwitch(c *policyv1.TwitchVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewTwitch(secrets, tolerance), nil
 }
 
 // Scheme returns "twitch".

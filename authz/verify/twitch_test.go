@@ -8,7 +8,9 @@ import (
 	"github.com/hookguard/hookguard/authz"
 )
 
-func TestTwitchSuite(t *testing.T) {
+func init() { schemeSuites["twitch"] = testTwitchSuite }
+
+func testTwitchSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "twitch",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

@@ -17,8 +17,8 @@ import (
 var v0Prefix = []byte("v0:")
 
 // verifyV0 checks the v0 signature in sigHeader and the timestamp in
-// tsHeader. The replay key is the matching MAC, which covers the
-// timestamp. It also returns the index of the matching key, for Zoom's
+// tsHeader. The replay key is the ContentKey of the signed content, which
+// holds the timestamp. It also returns the index of the matching key, for Zoom's
 // handshake, which answers under that same secret.
 func verifyV0(keys []*macKey, r *authz.Request, sigHeader, tsHeader string, now time.Time, tolerance time.Duration) (v authz.Verified, key int, err error) {
 	sig, err := signatureHeader(r, sigHeader)
@@ -35,11 +35,11 @@ func verifyV0(keys []*macKey, r *authz.Request, sigHeader, tsHeader string, now 
 	if err := decodePrefixedHex(want[:], sig, "v0="); err != nil {
 		return v, -1, err
 	}
-	mac, key := matchAnyMAC(keys, [][]byte{want[:]}, v0Prefix, []byte(ts), colon, r.Body)
-	if mac == nil {
+	replayKey, key := matchAnyMAC(keys, [][]byte{want[:]}, v0Prefix, []byte(ts), colon, r.Body)
+	if replayKey == nil {
 		return v, -1, errNoSecretMatches
 	}
-	v.ReplayKey = mac
+	v.ReplayKey = replayKey
 	return v, key, nil
 }
 

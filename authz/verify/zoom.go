@@ -9,7 +9,12 @@ import (
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
+	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
+
+func init() {
+	Register(buildZoom, Scheme{Sign: signZoom, Replayable: true, Timestamped: true, Handshakes: true})
+}
 
 // Zoom header names and default tolerance.
 const (
@@ -22,7 +27,8 @@ const (
 
 // Zoom verifies Zoom webhooks: x-zm-signature is "v0=" and the hex
 // HMAC-SHA256 of "v0:<x-zm-request-timestamp>:<body>" under the app's
-// secret token. The replay key is the matching MAC.
+// secret token. The replay key is the [ContentKey] of the signed content,
+// which holds the timestamp.
 //
 // Zoom validates an endpoint URL before using it, and again every 72 hours,
 // with an endpoint.url_validation event, which hookguard answers itself
@@ -36,6 +42,15 @@ type Zoom struct {
 // at most tolerance away (zero means ZoomDefaultTolerance).
 func NewZoom(secrets []authz.Secret, tolerance time.Duration) *Zoom {
 	return &Zoom{keys: newMACKeys(sha256.New, secrets), tolerance: orDefault(tolerance, ZoomDefaultTolerance)}
+}
+
+// buildZoom builds a Zoom verifier from its policy configuration.
+func buildZoom(c *policyv1.ZoomVerify, env Env) (authz.Verifier, error) {
+	secrets, tolerance, err := secretsAndTolerance(env, c)
+	if err != nil {
+		return nil, err
+	}
+	return NewZoom(secrets, tolerance), nil
 }
 
 // Scheme returns "zoom".

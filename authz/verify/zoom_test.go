@@ -10,7 +10,9 @@ import (
 	"github.com/hookguard/hookguard/authz"
 )
 
-func TestZoomSuite(t *testing.T) {
+func init() { schemeSuites["zoom"] = testZoomSuite }
+
+func testZoomSuite(t *testing.T) {
 	runSuite(t, suite{
 		scheme: "zoom",
 		verifier: func(t *testing.T, keys ...authz.Secret) authz.Verifier {

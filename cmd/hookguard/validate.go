@@ -7,10 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	"github.com/hookguard/hookguard/authz/policy"
-	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
 func validate(args []string, stdout, stderr io.Writer) int {
@@ -48,7 +45,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		// secret's value say about it means nothing here.
 		kept := errs[:0:0]
 		for _, e := range errs {
-			if e.Endpoint != "" && aboutSecretValue(e.Field) {
+			if e.Code == policy.CodeSecretValue {
 				skipped++
 				continue
 			}
@@ -122,37 +119,3 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
-// aboutSecretValue reports whether a diagnostic's field path, within an
-// endpoint, points at one secret reference (such as
-// "verify.discord.public_keys[0]" or "verify.hmac.keys[1].key.env"), where
-// the loader checks the secret's value, rather than at a list of them
-// ("verify.github.secrets: at least one secret is required").
-func aboutSecretValue(field string) bool {
-	md := (&policyv1.Endpoint{}).ProtoReflect().Descriptor()
-	parts := strings.Split(field, ".")
-	for _, part := range parts {
-		name, _, indexed := strings.Cut(part, "[")
-		fd := md.Fields().ByName(protoreflect.Name(name))
-		if fd == nil {
-			fd = md.Fields().ByJSONName(name)
-		}
-		if fd == nil || fd.Kind() != protoreflect.MessageKind {
-			return false
-		}
-		if fd.IsMap() {
-			return false
-		}
-		if fd.Message().FullName() == secretRef {
-			return !fd.IsList() || indexed
-		}
-		if fd.IsList() && !indexed {
-			return false
-		}
-		md = fd.Message()
-	}
-	return false
-}
-
-// secretRef is the message that names a secret's source.
-const secretRef protoreflect.FullName = "hookguard.policy.v1.SecretRef"

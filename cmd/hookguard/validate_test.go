@@ -10,24 +10,6 @@ import (
 	"github.com/hookguard/hookguard/authz/policy"
 )
 
-func TestAboutSecretValue(t *testing.T) {
-	for field, want := range map[string]bool{
-		"verify.discord.public_keys[0]":              true,
-		"verify.github.secrets[1].env":               true,
-		"verify.http_message_signatures.keys[0].key": true,
-		"verify.github.secrets":                      false, // the list: "at least one is required"
-		"verify.github":                              false,
-		"replay.ttl":                                 false,
-		"on_allow.set_headers.x-a":                   false,
-		"nonsense[0].x":                              false,
-		"":                                           false,
-	} {
-		if got := aboutSecretValue(field); got != want {
-			t.Errorf("aboutSecretValue(%q) = %v", field, got)
-		}
-	}
-}
-
 // TestValidateSkipSecretsAndKeys checks that --skip-secrets does not fail a
 // policy on the format of a placeholder key, and still fails it on
 // everything else.
@@ -97,5 +79,44 @@ func TestValidateJSONShape(t *testing.T) {
 	code, out, _ = runCmd(t, "", "validate", "--format", "json", filepath.Join(bad, "missing"))
 	if r := parse(out); code != 1 || len(r.Errors) != 1 || r.Revision != "" || strings.Contains(out, `"revision"`) {
 		t.Errorf("unreadable directory: exit %d\n%s", code, out)
+	}
+}
+
+// TestValidateSkipSecretsEveryKeyScheme: --skip-secrets passes the
+// placeholders of every scheme whose keys have a form (RFC 9421, Standard
+// Webhooks, SendGrid), and the JSON output gives each error its code.
+func TestValidateSkipSecretsEveryKeyScheme(t *testing.T) {
+	d := t.TempDir()
+	policy := `endpoints:
+- name: httpsig
+  match: {path: /h}
+  verify: {http_message_signatures: {keys: [{keyid: k, algorithm: ed25519, key: {env: K}}]}}
+- name: sw
+  match: {path: /s}
+  verify: {standard_webhooks: {secrets: [{env: S}], public_keys: [{env: P}]}}
+- name: sendgrid
+  match: {path: /g}
+  verify: {sendgrid: {public_keys: [{env: G}]}}
+`
+	os.WriteFile(filepath.Join(d, "p.yaml"), []byte(policy), 0o600)
+	if code, out, _ := runCmd(t, "", "validate", "--skip-secrets", d); code != 0 {
+		t.Errorf("placeholder keys: exit %d\n%s", code, out)
+	}
+	os.WriteFile(filepath.Join(d, "p.yaml"), []byte(policy+"  replay: {ttl: soon}\n"), 0o600)
+	code, out, _ := runCmd(t, "", "validate", "--skip-secrets", "--format", "json", d)
+	if code != 1 || !strings.Contains(out, `"field": "replay.ttl"`) || !strings.Contains(out, `"code": "policy"`) || strings.Contains(out, "secret_value") {
+		t.Errorf("a real error beside placeholder keys: exit %d\n%s", code, out)
+	}
+}
+
+// TestValidateSkipSecretsKeepsTyposInSecretReferences: --skip-secrets skips
+// only the checks of a secret's value; a misspelt field inside a secret
+// reference is still an error.
+func TestValidateSkipSecretsKeepsTyposInSecretReferences(t *testing.T) {
+	d := t.TempDir()
+	os.WriteFile(filepath.Join(d, "s.yaml"), []byte("endpoints:\n- name: stripe\n  match: {path: /s}\n  verify: {stripe: {secrets: [{evn: STRIPE_SECRET}]}}\n"), 0o600)
+	code, out, _ := runCmd(t, "", "validate", "--skip-secrets", d)
+	if code != 1 || !strings.Contains(out, `verify.stripe.secrets[0].evn: unknown field "evn"`) {
+		t.Errorf("exit %d, want the typo reported:\n%s", code, out)
 	}
 }

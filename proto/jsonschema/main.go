@@ -9,7 +9,8 @@
 //
 // Each schema is derived from the proto definition (hookguard.policy.v1
 // PolicyFile, hookguard.policytest.v1 TestFile), the one definition of what
-// such a file may say, so it cannot drift from what the loader accepts:
+// such a file may say, so it cannot drift from what the loader accepts
+// (enum values are spelt by the loader's own policy.EnumSpellings):
 // `make proto` regenerates it and `make proto-check` fails when the
 // committed copy is stale. Descriptions come from the proto comments, which
 // the generated Go code does not keep; they are read from a buf image built
@@ -30,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -39,6 +39,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/hookguard/hookguard/authz/policy"
 	// The compiled-in descriptors of the files' messages, for runs
 	// without -image.
 	_ "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
@@ -215,19 +216,15 @@ func (g *generator) value(fd protoreflect.FieldDescriptor) obj {
 		var values []any
 		ev := fd.Enum().Values()
 		for i := range ev.Len() {
-			v := ev.Get(i)
-			if v.Number() == 0 {
-				continue
+			// Spelt as the loader reads them: one entry per value,
+			// with its description.
+			switch spellings := policy.EnumSpellings(ev.Get(i)); len(spellings) {
+			case 0:
+			case 1:
+				values = append(values, describe(obj{{"const", spellings[0]}}, ev.Get(i)))
+			default:
+				values = append(values, describe(obj{{"enum", spellings}}, ev.Get(i)))
 			}
-			name := string(v.Name())
-			lower := strings.ToLower(name)
-			spellings := []string{name}
-			for _, s := range []string{lower, strings.ReplaceAll(lower, "_", "-")} {
-				if !slices.Contains(spellings, s) {
-					spellings = append(spellings, s)
-				}
-			}
-			values = append(values, describe(obj{{"enum", spellings}}, v))
 		}
 		return obj{{"type", "string"}, {"oneOf", values}}
 	case protoreflect.StringKind:

@@ -270,3 +270,47 @@ func TestExamplePolicyTestsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFieldsDescribed: every field of verify.proto, and every value
+// of its enums, has a leading comment, which editors show as its
+// description. A comment separated from the field by a blank line is not
+// leading, and would leave the field undescribed.
+func TestVerifyFieldsDescribed(t *testing.T) {
+	b, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Description string
+				OneOf       []struct{ Description string }
+				Items       struct {
+					OneOf []struct{ Description string }
+				}
+			}
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	messages := policyv1.File_hookguard_policy_v1_verify_proto.Messages()
+	for i := range messages.Len() {
+		name := string(messages.Get(i).FullName())
+		def, ok := schema.Defs[name]
+		if !ok {
+			t.Errorf("%s: not in the schema", name)
+			continue
+		}
+		for field, p := range def.Properties {
+			if p.Description == "" {
+				t.Errorf("%s.%s: no description", name, field)
+			}
+			for _, v := range append(p.OneOf, p.Items.OneOf...) {
+				if v.Description == "" {
+					t.Errorf("%s.%s: a value without description", name, field)
+				}
+			}
+		}
+	}
+}
