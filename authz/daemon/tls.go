@@ -60,7 +60,6 @@ type certStore struct {
 	files TLSFiles
 	log   zerolog.Logger
 	cur   atomic.Pointer[tlsState]
-	poll  time.Duration
 }
 
 // newCertStore loads files; a set that does not load is an error, as at
@@ -69,7 +68,7 @@ func newCertStore(files TLSFiles, log zerolog.Logger) (*certStore, error) {
 	if files.CertFile == "" || files.KeyFile == "" || files.ClientCAFile == "" {
 		return nil, errors.New("TLS needs a certificate, its key and a client CA file together")
 	}
-	s := &certStore{files: files, log: log, poll: certPollInterval}
+	s := &certStore{files: files, log: log}
 	if _, err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -127,7 +126,7 @@ func parseCAs(pemData []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// watch reloads the files when they change, and every s.poll regardless,
+// watch reloads the files when they change, and every certPollInterval regardless,
 // until ctx ends. A refused change is logged and the last good set stays.
 func (s *certStore) watch(ctx context.Context) {
 	events := make(<-chan fsnotify.Event)
@@ -175,7 +174,7 @@ func (s *certStore) watch(ctx context.Context) {
 		events, errs = w.Events, w.Errors
 		rewatch()
 	}
-	poll := time.NewTicker(s.poll)
+	poll := time.NewTicker(certPollInterval)
 	defer poll.Stop()
 	var settle <-chan time.Time
 	for {
