@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -88,6 +89,29 @@ type Config struct {
 	// version` prints them; they label the hookguard_build_info metric
 	// and the start-up log line. Empty means unknown.
 	Version, Revision string
+
+	// GRPCAddr and AdminAddr may also be unix sockets,
+	// unix:///run/hookguard/authz.sock, created with SocketMode (0 means
+	// DefaultSocketMode). See listen.go.
+	SocketMode os.FileMode
+	// TLS, if set, makes the gRPC listener speak TLS and require a client
+	// certificate issued by its client CA, with the files reloaded on
+	// change (see TLSFiles).
+	TLS *TLSFiles
+	// GRPCClientIDs, if set, admits only gRPC clients whose certificate
+	// names one of them (SPIFFE ID or DNS SAN); see ParseClientIDs.
+	GRPCClientIDs []string
+	// AdminTLS serves the admin endpoints with the TLS files too, client
+	// certificate required; AdminClientIDs restricts those clients.
+	AdminTLS       bool
+	AdminClientIDs []string
+	// HealthAddr, if set, serves only the gRPC health service there in
+	// plaintext, for Kubernetes gRPC probes when GRPCAddr speaks mTLS.
+	HealthAddr string
+	// GRPCMaxConnectionAge, if set, has gRPC clients reconnect that often
+	// (GOAWAY, in-flight checks finish), so rotated certificates and new
+	// replicas are used by long-lived clients such as Envoy.
+	GRPCMaxConnectionAge time.Duration
 }
 
 // Run loads the policy and serves until ctx is cancelled. An invalid policy
@@ -141,17 +165,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("policy %s refused: %w", cfg.PolicyDir, err)
 	}
 
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	lk, err := openLink(cfg, log)
 	if err != nil {
 		return err
 	}
-	adminLis, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		grpcLis.Close()
-		return err
-	}
+	grpcLis, adminLis := lk.grpc, lk.admin
 
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))
+	gs := grpc.NewServer(append(lk.grpcOpts, grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))...)
 	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, extauthz.Config{Log: log, Metrics: extauthz.NewMetrics(reg)}))
 	healthpb.RegisterHealthServer(gs, hs)
 
@@ -172,6 +192,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	defer func() { stopReload(); <-reloadDone }()
+	if lk.certs != nil {
+		go lk.certs.watch(reloadCtx)
+	}
+	if lk.health != nil {
+		defer serveHealth(lk.health, hs)()
+	}
 	if cfg.Reload != nil {
 		go func() {
 			for {

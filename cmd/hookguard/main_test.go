@@ -89,7 +89,7 @@ func TestUsageErrors(t *testing.T) {
 // synopsis, with its arguments, and the flags to standard output.
 func TestHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
-		"serve":    {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default :9191)"},
+		"serve":    {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default 127.0.0.1:9191)"},
 		"validate": {"usage: hookguard validate [--format text|json] [--skip-secrets] DIR", "--format format", "--skip-secrets\n"},
 		"test":     {"usage: hookguard test [-v] [--run REGEXP] DIR...", "--run regexp", "DIR/..."},
 		"sign":     {"usage: hookguard sign --scheme S", "--secret-env string", "--body-file string"},

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,8 +25,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	b := currentBuild()
 	cfg := daemon.Config{Version: b.Version, Revision: b.Revision}
 	fs.StringVar(&cfg.PolicyDir, "policies", "", "policy directory (required)")
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", ":9191", "ext_authz gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", ":9192", "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", daemon.DefaultGRPCAddr, "ext_authz gRPC listen address, host:port or unix:///path/to.sock")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", daemon.DefaultAdminAddr, "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
+	finishLink := linkFlags(fs.FlagSet, &cfg)
 	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", daemon.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
 	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay cache holds")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight checks get to finish on SIGTERM")
@@ -36,6 +41,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil && cfg.PolicyDir == "" {
 		err = fs.errorf("--policies DIR is required")
+	}
+	if err == nil {
+		if e := finishLink(); e != nil {
+			err = fs.errorf("%v", e)
+		}
 	}
 	var log zerolog.Logger
 	if err == nil {
@@ -91,4 +101,75 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// linkFlags defines the flags of the Envoy-to-hookguard link (TLS, client
+// identities, unix socket mode, health listener) on fs. The returned
+// function, called after parsing, checks them and fills cfg.
+func linkFlags(fs *flag.FlagSet, cfg *daemon.Config) func() error {
+	var files daemon.TLSFiles
+	var grpcIDs, adminIDs listFlag
+	mode := modeFlag(daemon.DefaultSocketMode)
+	fs.StringVar(&files.CertFile, "grpc-tls-cert", "", "server certificate chain (PEM); with --grpc-tls-key and --grpc-client-ca, gRPC speaks TLS and requires client certificates; reloaded on change")
+	fs.StringVar(&files.KeyFile, "grpc-tls-key", "", "private key of --grpc-tls-cert (PEM)")
+	fs.StringVar(&files.ClientCAFile, "grpc-client-ca", "", "CAs whose client certificates are accepted (PEM bundle)")
+	fs.Var(&grpcIDs, "grpc-client-id", "accept only client certificates naming this SPIFFE ID (URI SAN) or DNS SAN; repeatable or comma-separated")
+	fs.BoolVar(&cfg.AdminTLS, "admin-tls", false, "serve the admin endpoints over TLS with the gRPC certificate, client certificate required")
+	fs.Var(&adminIDs, "admin-client-id", "with --admin-tls, accept only client certificates naming this SPIFFE ID or DNS SAN; repeatable or comma-separated")
+	fs.Var(&mode, "socket-mode", "permission of unix socket listeners, octal")
+	fs.StringVar(&cfg.HealthAddr, "health-addr", "", "plaintext listener serving only the gRPC health service, for Kubernetes gRPC probes (off when empty)")
+	fs.DurationVar(&cfg.GRPCMaxConnectionAge, "grpc-max-connection-age", 0, "have gRPC clients reconnect this often, so rotated certificates and new replicas are used (0: never)")
+	return func() error {
+		var err error
+		if cfg.GRPCClientIDs, err = daemon.ParseClientIDs(grpcIDs); err != nil {
+			return fmt.Errorf("--grpc-client-id: %w", err)
+		}
+		if cfg.AdminClientIDs, err = daemon.ParseClientIDs(adminIDs); err != nil {
+			return fmt.Errorf("--admin-client-id: %w", err)
+		}
+		cfg.SocketMode = os.FileMode(mode)
+		switch n := countSet(files.CertFile, files.KeyFile, files.ClientCAFile); {
+		case n == 3:
+			cfg.TLS = &files
+		case n > 0:
+			return errors.New("--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca go together: TLS without client certificates would still let anyone call Check")
+		}
+		return nil
+	}
+}
+
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Set appends v; splitting on commas is the consumer's (ParseClientIDs).
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// modeFlag is a file permission written in octal, as chmod takes it.
+type modeFlag os.FileMode
+
+func (m *modeFlag) String() string { return fmt.Sprintf("%#o", uint32(*m)) }
+
+// Set parses an octal permission such as 0660 or 660.
+func (m *modeFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || n > 0o777 {
+		return fmt.Errorf("%q is not an octal permission such as 0660", v)
+	}
+	*m = modeFlag(n)
+	return nil
 }

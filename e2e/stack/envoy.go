@@ -39,6 +39,11 @@ type EnvoyConfig struct {
 	CertFile        string // server certificate PEM
 	KeyFile         string // server key PEM
 	MaxRequestBytes int    // ext_authz with_request_body.max_request_bytes
+
+	// AuthzHost, if set, is hookguard's host as Envoy's /clusters names
+	// it, when that is not AuthzAddr:AuthzPort (a unix socket's path).
+	// Only StartEnvoyConfig uses it; the template has no pipe.
+	AuthzHost string
 }
 
 // ConnBufferBytes is the listener and upstream connection buffer watermark:
@@ -165,48 +170,13 @@ func StartEnvoy(ctx context.Context, dir string, cfg EnvoyConfig, opts EnvoyOpti
 	if err := RenderEnvoyConfig(tmplPath, cfg, &buf); err != nil {
 		return nil, err
 	}
-	e := &Envoy{
-		Config:        cfg,
-		ConfigPath:    filepath.Join(dir, "envoy.yaml"),
-		LogPath:       filepath.Join(dir, "envoy.log"),
-		AccessLogPath: filepath.Join(dir, "envoy-access.log"),
-		admin:         &http.Client{Timeout: 2 * time.Second},
-	}
-	if err := os.WriteFile(e.ConfigPath, buf.Bytes(), 0o644); err != nil {
+	configPath := filepath.Join(dir, "envoy.yaml")
+	if err := os.WriteFile(configPath, buf.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(logw, "envoy: validating %s\n", e.ConfigPath)
-	if err := ValidateEnvoyConfig(ctx, bin, e.ConfigPath); err != nil {
-		return nil, err
-	}
-	argv := []string{bin,
-		// Several Envoys (tests, demo) may share a machine; hot restart would
-		// make them fight over one shared-memory domain socket.
-		"--disable-hot-restart",
-		// One worker: the machine has two cores and hookguard needs one.
-		"--concurrency", "1",
-		"--log-level", "warn",
-		// Access log lines are buffered up to 10 s by default; tests read
-		// them right after a request and demo users tail them.
-		"--file-flush-interval-msec", "200",
-		"-c", e.ConfigPath,
-	}
-	proc, err := startProcess("envoy", argv, os.Environ(), dir, e.LogPath, e.AccessLogPath)
-	if err != nil {
-		return nil, err
-	}
-	e.proc = proc
-	fmt.Fprintf(logw, "envoy: pid %d, https 127.0.0.1:%d, admin 127.0.0.1:%d, log %s\n",
-		proc.cmd.Process.Pid, cfg.ListenPort, cfg.AdminPort, e.LogPath)
-	timeout := opts.ReadyTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Second
-	}
-	if err := e.waitReady(ctx, timeout); err != nil {
-		_ = e.Stop()
-		return nil, fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, e.LogPath, tail(e.LogPath, 4096))
-	}
-	return e, nil
+	return startEnvoyFile(ctx, dir, configPath, cfg, EnvoyOptions{
+		Binary: bin, ReadyTimeout: opts.ReadyTimeout, Log: logw,
+	})
 }
 
 func (e *Envoy) waitReady(ctx context.Context, timeout time.Duration) error {
@@ -327,6 +297,9 @@ func (e *Envoy) WaitHookguardUnhealthy(ctx context.Context, timeout time.Duratio
 
 func (e *Envoy) waitHookguard(ctx context.Context, timeout time.Duration, want bool) error {
 	host := fmt.Sprintf("%s:%d", e.Config.AuthzAddr, e.Config.AuthzPort)
+	if e.Config.AuthzHost != "" {
+		host = e.Config.AuthzHost
+	}
 	what := fmt.Sprintf("hookguard cluster host %s healthy=%v", host, want)
 	return poll(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
 		if e.proc.exited() {
