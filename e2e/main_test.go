@@ -134,6 +134,10 @@ type fixture struct {
 	once  sync.Once
 	stack *stack.Stack
 	err   error
+
+	// noBodyPath, when set, gets an Envoy route whose checks carry no
+	// body (stack.Options.NoBodyPath).
+	noBodyPath string
 }
 
 // fixtures are every fixture declared, for TestMain to stop.
@@ -172,6 +176,7 @@ func (f *fixture) get(t *testing.T) *stack.Stack {
 			HookguardBinary: bin,
 			HookguardEnv:    f.env(),
 			MaxRequestBytes: testMaxRequestBytes,
+			NoBodyPath:      f.noBodyPath,
 			Log:             logw,
 		})
 	})

@@ -327,7 +327,7 @@ func newPolicyMetrics(reg prometheus.Registerer) *policyMetrics {
 		}, []string{"revision", "digest"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_policy_reloads_total",
-			Help: "Policy loads that compiled and took effect, by trigger (start, watch, signal, or recheck: the check right after start, counted only when it found a change).",
+			Help: "Policy loads that compiled and took effect, by trigger (start, watch, signal, or recheck: the check right after start or after new files are watched, counted only when it found a change).",
 		}, []string{"trigger"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookguard_policy_reload_errors_total",
@@ -354,6 +354,10 @@ func newPolicyMetrics(reg prometheus.Registerer) *policyMetrics {
 }
 
 func (m *policyMetrics) observe(e reload.Event) {
+	if e.Err != nil && e.Repeated && e.Trigger == reload.TriggerRecheck {
+		// A re-check found the set that was refused still there.
+		return
+	}
 	if e.Err != nil {
 		m.errors.WithLabelValues(e.Trigger).Inc()
 		m.lastSuccess.Set(0)
@@ -379,6 +383,10 @@ func (m *policyMetrics) observe(e reload.Event) {
 // (even when it is the set that stayed in force), and an unchanged one at
 // debug.
 func logReload(log zerolog.Logger, e reload.Event, r *reload.Reloader) {
+	if e.Err != nil && e.Repeated && e.Trigger == reload.TriggerRecheck {
+		log.Debug().Str("trigger", e.Trigger).Int("error_count", len(e.Err.Errors)).Msg("policy still refused")
+		return
+	}
 	if e.Err != nil {
 		ev := log.Error().Str("trigger", e.Trigger)
 		if rev := r.Status().Revision; rev != "" {

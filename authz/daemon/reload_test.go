@@ -456,10 +456,16 @@ func TestPolicyMetricsObserve(t *testing.T) {
 			map[string]float64{"start": 1}, nil},
 		{reload.Event{Trigger: reload.TriggerWatch, Err: refused},
 			map[string]float64{"start": 1}, map[string]float64{"watch": 1}},
+		// A re-check that finds the same refused set is no new refusal;
+		// one that finds other errors is.
+		{reload.Event{Trigger: reload.TriggerRecheck, Err: refused, Repeated: true},
+			map[string]float64{"start": 1}, map[string]float64{"watch": 1}},
+		{reload.Event{Trigger: reload.TriggerRecheck, Err: refused},
+			map[string]float64{"start": 1}, map[string]float64{"watch": 1, "recheck": 1}},
 		{reload.Event{Trigger: reload.TriggerWatch, Result: res, Restored: true},
-			map[string]float64{"start": 1, "watch": 1}, map[string]float64{"watch": 1}},
+			map[string]float64{"start": 1, "watch": 1}, map[string]float64{"watch": 1, "recheck": 1}},
 		{reload.Event{Trigger: reload.TriggerRecheck, Result: res, Changed: true},
-			map[string]float64{"start": 1, "watch": 1, "recheck": 1}, map[string]float64{"watch": 1}},
+			map[string]float64{"start": 1, "watch": 1, "recheck": 1}, map[string]float64{"watch": 1, "recheck": 1}},
 	}
 	for i, step := range steps {
 		m.observe(step.event)

@@ -90,6 +90,7 @@ func compileMatch(m *policyv1.Match, fail func(field, msg string)) authz.Match {
 			fail("match.path_prefix", "must start with / and hold no query string")
 		}
 	}
+	out.PathParameters = m.GetPathParameters()
 	for _, meth := range m.GetMethods() {
 		// The enum's value names are the methods' names.
 		if name := meth.String(); !slices.Contains(out.Methods, name) {

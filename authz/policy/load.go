@@ -231,9 +231,7 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 	}
 	c.compileStages()
 	c.fillLines(c.errs)
-	c.fillLines(c.warnings)
 	fillCodes(c.errs)
-	fillCodes(c.warnings)
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
@@ -244,6 +242,11 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 		// compile already checked what NewPolicy checks; this is a bug.
 		return nil, Errors{{File: s.dir, Message: err.Error(), Code: CodePolicy}}
 	}
+	// In the policy's matching order, which decides what a request that
+	// misses one endpoint falls to.
+	c.warnOverlaps(p.Endpoints())
+	c.fillLines(c.warnings)
+	fillCodes(c.warnings)
 	res := &Result{Policy: p, Files: s.files, Revision: rev, Digest: digest,
 		SecretFiles: rec.files, DataFiles: c.data.files, Warnings: c.warnings}
 	copy(res.secrets[:], rec.sum.Sum(nil))

@@ -44,6 +44,11 @@ type EnvoyConfig struct {
 	// it, when that is not AuthzAddr:AuthzPort (a unix socket's path).
 	// Only StartEnvoyConfig uses it; the template has no pipe.
 	AuthzHost string
+
+	// NoBodyPath, when set, adds a route on that exact path whose
+	// ext_authz check carries no body (disable_request_body_buffering),
+	// the way a gateway without with_request_body sends it. Tests only.
+	NoBodyPath string
 }
 
 // ConnBufferBytes is the listener and upstream connection buffer watermark:
@@ -75,8 +80,11 @@ func (c EnvoyConfig) validate() error {
 		return errors.New("stack: EnvoyConfig needs CertFile, KeyFile and ClientCAFile")
 	}
 	// Paths land inside double-quoted YAML scalars.
-	if strings.ContainsAny(c.CertFile+c.KeyFile+c.ClientCAFile, "\"\\\n") {
-		return errors.New("stack: certificate paths must not contain quotes, backslashes or newlines")
+	if strings.ContainsAny(c.CertFile+c.KeyFile+c.ClientCAFile+c.NoBodyPath, "\"\\\n") {
+		return errors.New("stack: certificate paths and NoBodyPath must not contain quotes, backslashes or newlines")
+	}
+	if c.NoBodyPath != "" && !strings.HasPrefix(c.NoBodyPath, "/") {
+		return errors.New("stack: EnvoyConfig.NoBodyPath must start with /")
 	}
 	return nil
 }

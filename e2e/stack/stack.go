@@ -25,6 +25,9 @@ type Options struct {
 	HookguardArgs   []string // extra `hookguard serve` flags
 
 	MaxRequestBytes int // default DefaultMaxRequestBytes
+	// NoBodyPath adds a route whose checks carry no body; see
+	// EnvoyConfig.NoBodyPath.
+	NoBodyPath string
 
 	ListenPort         int
 	MTLSPort           int
@@ -135,6 +138,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		CertFile:        s.Certs.Server.CertFile,
 		KeyFile:         s.Certs.Server.KeyFile,
 		MaxRequestBytes: opts.MaxRequestBytes,
+		NoBodyPath:      opts.NoBodyPath,
 	}, EnvoyOptions{Binary: opts.EnvoyBinary, TemplatePath: opts.TemplatePath, Log: logw})
 	if err != nil {
 		return s, err

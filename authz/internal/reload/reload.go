@@ -50,6 +50,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,8 +75,9 @@ const (
 	// TriggerSignal is a load asked for with Trigger (SIGHUP).
 	TriggerSignal = "signal"
 	// TriggerRecheck is the load Run makes once its watches are set up, to
-	// catch a change made between the first load and the watch. On a quiet
-	// start it finds the same set, and is no reload.
+	// catch a change made between the first load and the watch, and again
+	// after any load that made it watch files it did not watch before. It
+	// usually finds the same set, and is then no reload.
 	TriggerRecheck = "recheck"
 )
 
@@ -133,6 +135,10 @@ type Event struct {
 	// Err is why the load failed, nil when it did not; the running set,
 	// if any, stays in force.
 	Err *Failure
+	// Repeated is true when the load failed with the same errors as the
+	// load before it: a re-check found the refused set still there, which
+	// is no new refusal to count or to alert on.
+	Repeated bool
 	// Duration is the time the load took, compiling included.
 	Duration time.Duration
 	// At is when the load finished.
@@ -260,6 +266,7 @@ func (r *Reloader) Load(trigger string) error {
 	if err != nil {
 		f := &Failure{At: end, Trigger: trigger, Errors: diagnostics(r.dir, err), err: err}
 		ev.Err = f
+		ev.Repeated = r.status.LastFailure != nil && sameErrors(r.status.LastFailure.Errors, f.Errors)
 		r.status.Failures++
 		r.status.LastFailure = f
 		r.mu.Unlock()
@@ -288,6 +295,11 @@ func (r *Reloader) Load(trigger string) error {
 		return ev.Err
 	}
 	return nil
+}
+
+// sameErrors reports whether two refusals list the same problems.
+func sameErrors(a, b []*policy.Diagnostic) bool {
+	return slices.EqualFunc(a, b, func(x, y *policy.Diagnostic) bool { return *x == *y })
 }
 
 // diagnostics turns a load error into the diagnostics it holds.
@@ -377,12 +389,13 @@ func (r *Reloader) Run(ctx context.Context) error {
 		if r.afterLoad != nil {
 			r.afterLoad()
 		}
-		if ws.update(r.watchTargets()) {
+		if ws.update(r.watchTargets()) && !pending {
 			// The set just loaded reads files that were not watched
-			// while it loaded (a new secret file, IP list or schema):
-			// a change to one in between went unseen, so check once
-			// more, as at start.
+			// while it loaded (a new secret file, IP list or schema,
+			// or the new target of a swapped symlink): a change to one
+			// in between went unseen, so check once more, as at start.
 			schedule()
+			next = TriggerRecheck
 		}
 	}
 	for {

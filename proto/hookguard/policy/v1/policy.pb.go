@@ -981,9 +981,17 @@ type Match struct {
 	// Allowed methods, in upper or lower case. Default [POST]. A request whose
 	// host and path match but whose method is not listed is denied with
 	// method_not_allowed.
-	Methods       []Match_Method `protobuf:"varint,4,rep,packed,name=methods,proto3,enum=hookguard.policy.v1.Match_Method" json:"methods,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Methods []Match_Method `protobuf:"varint,4,rep,packed,name=methods,proto3,enum=hookguard.policy.v1.Match_Method" json:"methods,omitempty"`
+	// Accept `;parameters` in path segments (`/webhooks/github;v=1`), which
+	// are then ignored for matching. Off by default: routers, frameworks and
+	// servlet containers disagree on what a parameter is (some strip it,
+	// some keep it as part of the segment), so a request that holds one is
+	// denied with non_canonical_request unless the endpoint it matches once
+	// the parameters are removed opts in here. Turn it on only when the
+	// application behind reads such paths the same way.
+	PathParameters bool `protobuf:"varint,5,opt,name=path_parameters,json=pathParameters,proto3" json:"path_parameters,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Match) Reset() {
@@ -1053,6 +1061,13 @@ func (x *Match) GetMethods() []Match_Method {
 		return x.Methods
 	}
 	return nil
+}
+
+func (x *Match) GetPathParameters() bool {
+	if x != nil {
+		return x.PathParameters
+	}
+	return false
 }
 
 type isMatch_PathMatch interface {
@@ -1265,13 +1280,14 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
 	"\tHandshake\x12\x1a\n" +
-	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"\x8d\x02\n" +
+	"\bdisabled\x18\x01 \x01(\bR\bdisabled\"\xb6\x02\n" +
 	"\x05Match\x12\x14\n" +
 	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x14\n" +
 	"\x04path\x18\x02 \x01(\tH\x00R\x04path\x12!\n" +
 	"\vpath_prefix\x18\x03 \x01(\tH\x00R\n" +
 	"pathPrefix\x12;\n" +
-	"\amethods\x18\x04 \x03(\x0e2!.hookguard.policy.v1.Match.MethodR\amethods\"j\n" +
+	"\amethods\x18\x04 \x03(\x0e2!.hookguard.policy.v1.Match.MethodR\amethods\x12'\n" +
+	"\x0fpath_parameters\x18\x05 \x01(\bR\x0epathParameters\"j\n" +
 	"\x06Method\x12\x16\n" +
 	"\x12METHOD_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03GET\x10\x01\x12\b\n" +
