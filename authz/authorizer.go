@@ -140,18 +140,19 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	// Last, and only for a request that passed everything else: remember
 	// the delivery, so unauthenticated traffic cannot fill the cache.
+	var claim *NonceClaim
 	if e.ReplayTTL > 0 && v.ReplayKey != nil {
 		if a.nonces == nil {
 			d := deny(e, Unavailable, "replay protection configured but no nonce store")
 			d.DeliveryID = v.DeliveryID
 			return d
 		}
-		keys := make([]NonceKey, 1, 1+len(v.MoreReplayKeys))
-		keys[0] = NewNonceKey(e.Name, v.ReplayKey)
+		claim = &NonceClaim{Endpoint: e.Name, Keys: make([]NonceKey, 1, 1+len(v.MoreReplayKeys)), TTL: e.ReplayTTL, Token: NewNonceToken()}
+		claim.Keys[0] = NewNonceKey(e.Name, v.ReplayKey)
 		for _, k := range v.MoreReplayKeys {
-			keys = append(keys, NewNonceKey(e.Name, k))
+			claim.Keys = append(claim.Keys, NewNonceKey(e.Name, k))
 		}
-		fresh, err := a.nonces.Remember(ctx, keys, e.ReplayTTL)
+		fresh, err := a.nonces.Remember(ctx, claim)
 		if err != nil {
 			d := deny(e, Unavailable, "nonce store: "+err.Error())
 			d.DeliveryID = v.DeliveryID
@@ -169,6 +170,7 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 		Scheme:     e.Verifier.Scheme(),
 		Verified:   true,
 		DeliveryID: v.DeliveryID,
+		Nonce:      claim,
 	}
 	d.SetHeaders, d.RemoveHeaders = e.allowHeaders(r, v.DeliveryID, true)
 	return d

@@ -48,10 +48,10 @@ func (s *stubVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, er
 // failingStore is a NonceStore whose backend is down.
 type failingStore struct{}
 
-func (failingStore) Remember(context.Context, []authz.NonceKey, time.Duration) (bool, error) {
+func (failingStore) Remember(context.Context, *authz.NonceClaim) (bool, error) {
 	return false, errors.New("connection refused")
 }
-func (failingStore) Forget(context.Context, authz.NonceKey) error { return nil }
+func (failingStore) Forget(context.Context, *authz.NonceClaim) error { return nil }
 
 func newAuthorizer(t *testing.T, store authz.NonceStore, eps ...*authz.Endpoint) *authz.Authorizer {
 	t.Helper()
@@ -184,6 +184,45 @@ func TestReplayRememberedLastAndOnlyWhenValid(t *testing.T) {
 	}
 	if d := a.Check(ctx, post("/hooks", authz.Header{"x-sig": "good"}, "other payload")); d.Reason != authz.OK {
 		t.Fatalf("other delivery: %s", d.Reason)
+	}
+}
+
+// An allowed delivery carries its nonce claim; forgetting the claim lets the
+// provider's retry through under a claim of its own, which a late second
+// forget of the first cannot remove. Denials carry none.
+func TestAllowCarriesTheClaimToForget(t *testing.T) {
+	ep := &authz.Endpoint{Name: "hooks", Match: authz.Match{PathPrefix: "/hooks"}, Verifier: &stubVerifier{}, ReplayTTL: time.Minute}
+	store := replay.NewMemory(replay.MemoryConfig{Capacity: 100})
+	a := newAuthorizer(t, store, ep)
+	ctx := context.Background()
+	delivery := post("/hooks", authz.Header{"x-sig": "good"}, "payload")
+	first := a.Check(ctx, delivery)
+	if first.Reason != authz.OK || first.Nonce == nil || first.Nonce.Endpoint != "hooks" || len(first.Nonce.Keys) != 1 || first.Nonce.TTL != time.Minute {
+		t.Fatalf("allow: %+v, claim %+v", first, first.Nonce)
+	}
+	if d := a.Check(ctx, delivery); d.Reason != authz.Replayed || d.Nonce != nil {
+		t.Fatalf("replay: %s, claim %+v", d.Reason, d.Nonce)
+	}
+	if d := a.Check(ctx, post("/hooks", authz.Header{"x-sig": "forged"}, "payload")); d.Nonce != nil {
+		t.Fatalf("a denial carries a claim: %+v", d.Nonce)
+	}
+	if err := store.Forget(ctx, first.Nonce); err != nil {
+		t.Fatal(err)
+	}
+	retry := a.Check(ctx, delivery)
+	if retry.Reason != authz.OK || retry.Nonce == nil || retry.Nonce.Token == first.Nonce.Token {
+		t.Fatalf("retry after forget: %s, claim %+v", retry.Reason, retry.Nonce)
+	}
+	if err := store.Forget(ctx, first.Nonce); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.Check(ctx, delivery); d.Reason != authz.Replayed {
+		t.Fatalf("third copy after a late forget of the first: %s", d.Reason)
+	}
+	noReplay := &authz.Endpoint{Name: "off", Match: authz.Match{PathPrefix: "/off"}, Verifier: &stubVerifier{}}
+	a = newAuthorizer(t, store, noReplay)
+	if d := a.Check(ctx, post("/off", authz.Header{"x-sig": "good"}, "x")); d.Reason != authz.OK || d.Nonce != nil {
+		t.Fatalf("endpoint without replay protection: %s, claim %+v", d.Reason, d.Nonce)
 	}
 }
 

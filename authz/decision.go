@@ -95,6 +95,11 @@ type Decision struct {
 	// Response is hookguard's own answer to a handshake (Reason Handshake):
 	// the request is not forwarded, and the client gets this with 200.
 	Response *Response
+	// Nonce, on an allowed delivery of an endpoint with replay
+	// protection, is the claim its nonce store now holds. Forgetting it
+	// ([NonceStore.Forget]) lets the provider's retry through when the
+	// upstream did not take the delivery.
+	Nonce *NonceClaim
 }
 
 // Outcome returns the policy's verdict on the request. A Decision whose

@@ -29,6 +29,11 @@ type Endpoint struct {
 	// Handshakes lets a Handshaker verifier answer its provider's endpoint
 	// verification requests.
 	Handshakes bool
+	// StateFallback lets the endpoint decide on a replica's local state
+	// while shared state (Redis) is unavailable, instead of answering
+	// [Unavailable]. The core does not read it: the shared stores do,
+	// through [Policy.Endpoint].
+	StateFallback bool
 
 	// The stages, each nil when the endpoint does not use it.
 

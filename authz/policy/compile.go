@@ -34,6 +34,8 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report fu
 		Name:       ep.GetName(),
 		DryRun:     ep.GetMode() == policyv1.Endpoint_DRY_RUN,
 		Handshakes: !ep.GetHandshake().GetDisabled(),
+		// Only meaningful with --state redis; see the field's comment.
+		StateFallback: ep.GetStateFallback() == policyv1.Endpoint_STATE_FALLBACK_LOCAL,
 	}
 	switch {
 	case e.Name == "":

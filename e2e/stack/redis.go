@@ -84,6 +84,9 @@ func (r *Redis) Start(ctx context.Context) error {
 		// writes (hookguard then answers 503) instead of evicting nonces.
 		"--maxmemory-policy", "noeviction",
 		"--loglevel", "warning",
+		// DEBUG SLEEP, from loopback only: tests hold the server still to
+		// time out a request whose write is then applied.
+		"--enable-debug-command", "local",
 	}
 	proc, err := startProcess("redis-server", argv, os.Environ(), r.Dir, r.LogPath, "")
 	if err != nil {

@@ -27,11 +27,17 @@ const DefaultCapacity = 1_000_000
 type Memory struct {
 	mu    sync.Mutex // makes look-up and insert one atomic step
 	clock authz.Clock
-	lru   *expirable.LRU[authz.NonceKey, time.Time] // value: deadline
+	lru   *expirable.LRU[authz.NonceKey, entry]
 	early atomic.Uint64
 	// forgetting is set while Forget removes a key, whose eviction callback
 	// must not count as an early eviction.
 	forgetting atomic.Bool
+}
+
+// entry is a remembered key: until when, and under which claim's token.
+type entry struct {
+	deadline time.Time
+	token    authz.NonceToken
 }
 
 // MemoryConfig configures a Memory store. The zero value is valid: every
@@ -57,39 +63,44 @@ func NewMemory(c MemoryConfig) *Memory {
 	// The LRU's own expiry drops entries after authz.MaxReplayTTL at the latest, so
 	// memory is returned even without new traffic; each entry's deadline,
 	// on the store's clock, decides freshness.
-	m.lru = expirable.NewLRU[authz.NonceKey, time.Time](capacity, m.onEvict, authz.MaxReplayTTL)
+	m.lru = expirable.NewLRU[authz.NonceKey, entry](capacity, m.onEvict, authz.MaxReplayTTL)
 	return m
 }
 
-func (m *Memory) onEvict(_ authz.NonceKey, deadline time.Time) {
-	if !m.forgetting.Load() && m.clock.Now().Before(deadline) {
+func (m *Memory) onEvict(_ authz.NonceKey, e entry) {
+	if !m.forgetting.Load() && m.clock.Now().Before(e.deadline) {
 		m.early.Add(1)
 	}
 }
 
-// Remember records keys until now+ttl and reports whether the delivery was
-// new: none of keys present before its deadline. A replay records nothing.
-func (m *Memory) Remember(_ context.Context, keys []authz.NonceKey, ttl time.Duration) (bool, error) {
+// Remember records c's keys until now+TTL and reports whether the delivery
+// was new: none of its keys present before its deadline. A replay records
+// nothing.
+func (m *Memory) Remember(_ context.Context, c *authz.NonceClaim) (bool, error) {
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, key := range keys {
-		if deadline, ok := m.lru.Peek(key); ok && now.Before(deadline) {
+	for _, key := range c.Keys {
+		if e, ok := m.lru.Peek(key); ok && now.Before(e.deadline) {
 			return false, nil
 		}
 	}
-	for _, key := range keys {
-		m.lru.Add(key, now.Add(ttl))
+	for _, key := range c.Keys {
+		m.lru.Add(key, entry{now.Add(c.TTL), c.Token})
 	}
 	return true, nil
 }
 
-// Forget removes key.
-func (m *Memory) Forget(_ context.Context, key authz.NonceKey) error {
+// Forget removes c's keys that are still held under c.Token.
+func (m *Memory) Forget(_ context.Context, c *authz.NonceClaim) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.forgetting.Store(true)
-	m.lru.Remove(key)
+	for _, key := range c.Keys {
+		if e, ok := m.lru.Peek(key); ok && e.token == c.Token {
+			m.lru.Remove(key)
+		}
+	}
 	m.forgetting.Store(false)
 	return nil
 }

@@ -25,10 +25,16 @@ func (c *fakeClock) Add(d time.Duration) {
 
 func key(s string) authz.NonceKey { return authz.NewNonceKey("ep", []byte(s)) }
 
+// claim is a claim on endpoint "ep" for keys, with a token of its own.
+func claim(ttl time.Duration, keys ...authz.NonceKey) *authz.NonceClaim {
+	return &authz.NonceClaim{Endpoint: "ep", Keys: keys, TTL: ttl, Token: authz.NewNonceToken()}
+}
+
 func TestMemoryRememberExpireForget(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMemory(MemoryConfig{Capacity: 10, Clock: clock})
 	ctx := context.Background()
+	var held *authz.NonceClaim // the claim that last remembered a key
 	steps := []struct {
 		do        func()
 		key       string
@@ -40,7 +46,7 @@ func TestMemoryRememberExpireForget(t *testing.T) {
 		{func() { clock.Add(59 * time.Second) }, "a", time.Minute, false},
 		{func() { clock.Add(time.Second) }, "a", time.Minute, true}, // deadline reached
 		{nil, "a", time.Minute, false},
-		{func() { m.Forget(ctx, key("a")) }, "a", time.Minute, true},
+		{func() { m.Forget(ctx, held) }, "a", time.Minute, true},
 		{nil, "b", time.Second, true},
 		{func() { clock.Add(2 * time.Second) }, "b", time.Hour, true},
 	}
@@ -48,9 +54,13 @@ func TestMemoryRememberExpireForget(t *testing.T) {
 		if s.do != nil {
 			s.do()
 		}
-		fresh, err := m.Remember(ctx, []authz.NonceKey{key(s.key)}, s.ttl)
+		c := claim(s.ttl, key(s.key))
+		fresh, err := m.Remember(ctx, c)
 		if err != nil || fresh != s.wantFresh {
 			t.Fatalf("step %d (%s): fresh=%v err=%v, want fresh=%v", i, s.key, fresh, err, s.wantFresh)
+		}
+		if fresh {
+			held = c
 		}
 	}
 	if m.EvictedEarly() != 0 {
@@ -63,7 +73,7 @@ func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 	m := NewMemory(MemoryConfig{Capacity: 100, Clock: clock})
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {
-		if fresh, _ := m.Remember(ctx, []authz.NonceKey{key(fmt.Sprint(i))}, time.Hour); !fresh {
+		if fresh, _ := m.Remember(ctx, claim(time.Hour, key(fmt.Sprint(i)))); !fresh {
 			t.Fatalf("key %d not fresh", i)
 		}
 	}
@@ -76,7 +86,7 @@ func TestMemoryBoundedAndCountsEarlyEvictions(t *testing.T) {
 	// Entries past their deadline that are pushed out are not early.
 	clock.Add(2 * time.Hour)
 	for i := 1000; i < 1100; i++ {
-		m.Remember(ctx, []authz.NonceKey{key(fmt.Sprint(i))}, time.Hour)
+		m.Remember(ctx, claim(time.Hour, key(fmt.Sprint(i))))
 	}
 	if m.EvictedEarly() != 900 {
 		t.Fatalf("expired entries counted as early evictions: %d", m.EvictedEarly())
@@ -93,7 +103,7 @@ func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if ok, _ := m.Remember(context.Background(), []authz.NonceKey{k}, time.Minute); ok {
+				if ok, _ := m.Remember(context.Background(), claim(time.Minute, k)); ok {
 					fresh.Add(1)
 				}
 			}()
@@ -107,7 +117,7 @@ func TestMemoryConcurrentRememberIsAtomic(t *testing.T) {
 
 func TestMemoryDefaults(t *testing.T) {
 	m := NewMemory(MemoryConfig{})
-	if fresh, err := m.Remember(context.Background(), []authz.NonceKey{key("x")}, time.Minute); !fresh || err != nil {
+	if fresh, err := m.Remember(context.Background(), claim(time.Minute, key("x"))); !fresh || err != nil {
 		t.Fatal(fresh, err)
 	}
 }
@@ -132,7 +142,7 @@ func TestMemoryRememberSeveralKeys(t *testing.T) {
 		for _, k := range step.keys {
 			keys = append(keys, key(k))
 		}
-		if fresh, err := m.Remember(ctx, keys, time.Minute); err != nil || fresh != step.fresh {
+		if fresh, err := m.Remember(ctx, claim(time.Minute, keys...)); err != nil || fresh != step.fresh {
 			t.Fatalf("step %d %v: fresh %v, want %v", i, step.keys, fresh, step.fresh)
 		}
 	}

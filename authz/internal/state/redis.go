@@ -208,7 +208,12 @@ func (r *Redis) Timeout() time.Duration { return r.timeout }
 // caused by ctx itself ending (Envoy gave up on the check) is returned but
 // not held against the backend.
 func (r *Redis) Do(ctx context.Context, op string, fn func(ctx context.Context, c redis.UniversalClient) error) error {
-	octx, cancel := context.WithTimeout(ctx, r.timeout)
+	return r.DoWithin(ctx, op, r.timeout, fn)
+}
+
+// DoWithin is Do with its own timeout, for work no check waits for.
+func (r *Redis) DoWithin(ctx context.Context, op string, timeout time.Duration, fn func(ctx context.Context, c redis.UniversalClient) error) error {
+	octx, cancel := context.WithTimeout(ctx, timeout)
 	err := fn(octx, r.client)
 	cancel()
 	if err == nil || errors.Is(err, redis.Nil) {

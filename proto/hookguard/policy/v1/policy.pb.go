@@ -31,6 +31,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// StateFallback is what a check does while shared state is unavailable.
+type Endpoint_StateFallback int32
+
+const (
+	// Unset, which means NONE; not written in a policy.
+	Endpoint_STATE_FALLBACK_UNSPECIFIED Endpoint_StateFallback = 0
+	// Deny with 503 unavailable: fail closed.
+	Endpoint_STATE_FALLBACK_NONE Endpoint_StateFallback = 1
+	// Decide on this replica's in-memory state until the backend is back.
+	Endpoint_STATE_FALLBACK_LOCAL Endpoint_StateFallback = 2
+)
+
+// Enum value maps for Endpoint_StateFallback.
+var (
+	Endpoint_StateFallback_name = map[int32]string{
+		0: "STATE_FALLBACK_UNSPECIFIED",
+		1: "STATE_FALLBACK_NONE",
+		2: "STATE_FALLBACK_LOCAL",
+	}
+	Endpoint_StateFallback_value = map[string]int32{
+		"STATE_FALLBACK_UNSPECIFIED": 0,
+		"STATE_FALLBACK_NONE":        1,
+		"STATE_FALLBACK_LOCAL":       2,
+	}
+)
+
+func (x Endpoint_StateFallback) Enum() *Endpoint_StateFallback {
+	p := new(Endpoint_StateFallback)
+	*p = x
+	return p
+}
+
+func (x Endpoint_StateFallback) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Endpoint_StateFallback) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookguard_policy_v1_policy_proto_enumTypes[0].Descriptor()
+}
+
+func (Endpoint_StateFallback) Type() protoreflect.EnumType {
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[0]
+}
+
+func (x Endpoint_StateFallback) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Endpoint_StateFallback.Descriptor instead.
+func (Endpoint_StateFallback) EnumDescriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2, 0}
+}
+
 // Mode says whether the endpoint's decisions are enforced.
 type Endpoint_Mode int32
 
@@ -69,11 +122,11 @@ func (x Endpoint_Mode) String() string {
 }
 
 func (Endpoint_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_policy_proto_enumTypes[0].Descriptor()
+	return file_hookguard_policy_v1_policy_proto_enumTypes[1].Descriptor()
 }
 
 func (Endpoint_Mode) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_policy_proto_enumTypes[0]
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[1]
 }
 
 func (x Endpoint_Mode) Number() protoreflect.EnumNumber {
@@ -82,7 +135,7 @@ func (x Endpoint_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Endpoint_Mode.Descriptor instead.
 func (Endpoint_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2, 0}
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{2, 1}
 }
 
 // Scope is what a rate limit bucket is kept for.
@@ -123,11 +176,11 @@ func (x RateLimit_Scope) String() string {
 }
 
 func (RateLimit_Scope) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_policy_proto_enumTypes[1].Descriptor()
+	return file_hookguard_policy_v1_policy_proto_enumTypes[2].Descriptor()
 }
 
 func (RateLimit_Scope) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_policy_proto_enumTypes[1]
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[2]
 }
 
 func (x RateLimit_Scope) Number() protoreflect.EnumNumber {
@@ -196,11 +249,11 @@ func (x Match_Method) String() string {
 }
 
 func (Match_Method) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_policy_proto_enumTypes[2].Descriptor()
+	return file_hookguard_policy_v1_policy_proto_enumTypes[3].Descriptor()
 }
 
 func (Match_Method) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_policy_proto_enumTypes[2]
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[3]
 }
 
 func (x Match_Method) Number() protoreflect.EnumNumber {
@@ -375,7 +428,17 @@ type Endpoint struct {
 	// How many requests per source and per endpoint.
 	RateLimit *RateLimit `protobuf:"bytes,10,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	// What the payload must look like.
-	Payload       *Payload `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload *Payload `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	// What a check does when the shared state (replay nonces and rate-limit
+	// buckets in Redis, `hookguard serve --state redis://...`) cannot be
+	// reached or answers too late: `none` (the default) answers 503
+	// unavailable with Retry-After, which providers retry; `local` decides on
+	// this replica's in-memory state for the outage, logged and counted
+	// (hookguard_state_fallback_total). With `local`, a replay sent to another
+	// replica, or one remembered only in Redis before the outage, is accepted
+	// during the outage, and each replica applies the rate limit on its own.
+	// Without shared state (`--state memory`) it changes nothing.
+	StateFallback Endpoint_StateFallback `protobuf:"varint,12,opt,name=state_fallback,json=stateFallback,proto3,enum=hookguard.policy.v1.Endpoint_StateFallback" json:"state_fallback,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +548,13 @@ func (x *Endpoint) GetPayload() *Payload {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *Endpoint) GetStateFallback() Endpoint_StateFallback {
+	if x != nil {
+		return x.StateFallback
+	}
+	return Endpoint_STATE_FALLBACK_UNSPECIFIED
 }
 
 // Source restricts the source address, as Envoy reports it in
@@ -1217,7 +1287,7 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\x0fclient_identity\x18\x02 \x01(\v2#.hookguard.policy.v1.ClientIdentityR\x0eclientIdentity\x12=\n" +
 	"\n" +
 	"rate_limit\x18\x03 \x01(\v2\x1e.hookguard.policy.v1.RateLimitR\trateLimit\x126\n" +
-	"\apayload\x18\x04 \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\"\x9b\x05\n" +
+	"\apayload\x18\x04 \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\"\xd3\x06\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x05match\x18\x02 \x01(\v2\x1a.hookguard.policy.v1.MatchR\x05match\x123\n" +
@@ -1231,7 +1301,12 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\n" +
 	" \x01(\v2\x1e.hookguard.policy.v1.RateLimitR\trateLimit\x126\n" +
-	"\apayload\x18\v \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\"6\n" +
+	"\apayload\x18\v \x01(\v2\x1c.hookguard.policy.v1.PayloadR\apayload\x12R\n" +
+	"\x0estate_fallback\x18\f \x01(\x0e2+.hookguard.policy.v1.Endpoint.StateFallbackR\rstateFallback\"b\n" +
+	"\rStateFallback\x12\x1e\n" +
+	"\x1aSTATE_FALLBACK_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13STATE_FALLBACK_NONE\x10\x01\x12\x18\n" +
+	"\x14STATE_FALLBACK_LOCAL\x10\x02\"6\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aENFORCE\x10\x01\x12\v\n" +
@@ -1323,57 +1398,59 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 	return file_hookguard_policy_v1_policy_proto_rawDescData
 }
 
-var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
-	(Endpoint_Mode)(0),     // 0: hookguard.policy.v1.Endpoint.Mode
-	(RateLimit_Scope)(0),   // 1: hookguard.policy.v1.RateLimit.Scope
-	(Match_Method)(0),      // 2: hookguard.policy.v1.Match.Method
-	(*PolicyFile)(nil),     // 3: hookguard.policy.v1.PolicyFile
-	(*Defaults)(nil),       // 4: hookguard.policy.v1.Defaults
-	(*Endpoint)(nil),       // 5: hookguard.policy.v1.Endpoint
-	(*Source)(nil),         // 6: hookguard.policy.v1.Source
-	(*ClientIdentity)(nil), // 7: hookguard.policy.v1.ClientIdentity
-	(*RateLimit)(nil),      // 8: hookguard.policy.v1.RateLimit
-	(*Payload)(nil),        // 9: hookguard.policy.v1.Payload
-	(*Schemas)(nil),        // 10: hookguard.policy.v1.Schemas
-	(*Handshake)(nil),      // 11: hookguard.policy.v1.Handshake
-	(*Match)(nil),          // 12: hookguard.policy.v1.Match
-	(*Replay)(nil),         // 13: hookguard.policy.v1.Replay
-	(*OnAllow)(nil),        // 14: hookguard.policy.v1.OnAllow
-	nil,                    // 15: hookguard.policy.v1.Source.IpListsEntry
-	nil,                    // 16: hookguard.policy.v1.Schemas.ByValueEntry
-	nil,                    // 17: hookguard.policy.v1.OnAllow.SetHeadersEntry
-	(*Verify)(nil),         // 18: hookguard.policy.v1.Verify
+	(Endpoint_StateFallback)(0), // 0: hookguard.policy.v1.Endpoint.StateFallback
+	(Endpoint_Mode)(0),          // 1: hookguard.policy.v1.Endpoint.Mode
+	(RateLimit_Scope)(0),        // 2: hookguard.policy.v1.RateLimit.Scope
+	(Match_Method)(0),           // 3: hookguard.policy.v1.Match.Method
+	(*PolicyFile)(nil),          // 4: hookguard.policy.v1.PolicyFile
+	(*Defaults)(nil),            // 5: hookguard.policy.v1.Defaults
+	(*Endpoint)(nil),            // 6: hookguard.policy.v1.Endpoint
+	(*Source)(nil),              // 7: hookguard.policy.v1.Source
+	(*ClientIdentity)(nil),      // 8: hookguard.policy.v1.ClientIdentity
+	(*RateLimit)(nil),           // 9: hookguard.policy.v1.RateLimit
+	(*Payload)(nil),             // 10: hookguard.policy.v1.Payload
+	(*Schemas)(nil),             // 11: hookguard.policy.v1.Schemas
+	(*Handshake)(nil),           // 12: hookguard.policy.v1.Handshake
+	(*Match)(nil),               // 13: hookguard.policy.v1.Match
+	(*Replay)(nil),              // 14: hookguard.policy.v1.Replay
+	(*OnAllow)(nil),             // 15: hookguard.policy.v1.OnAllow
+	nil,                         // 16: hookguard.policy.v1.Source.IpListsEntry
+	nil,                         // 17: hookguard.policy.v1.Schemas.ByValueEntry
+	nil,                         // 18: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),              // 19: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
-	5,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
-	4,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
-	6,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
-	7,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	8,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	9,  // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
-	12, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	18, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
-	13, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
-	14, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
-	0,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Endpoint.Mode
-	11, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
-	6,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
-	7,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	8,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	9,  // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
-	15, // 16: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
-	1,  // 17: hookguard.policy.v1.RateLimit.per:type_name -> hookguard.policy.v1.RateLimit.Scope
-	10, // 18: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
-	16, // 19: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
-	2,  // 20: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
-	17, // 21: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	6,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
+	5,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
+	7,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
+	8,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	9,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	10, // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
+	13, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
+	19, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	14, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
+	15, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
+	1,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Endpoint.Mode
+	12, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
+	7,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
+	8,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	9,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	10, // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
+	0,  // 16: hookguard.policy.v1.Endpoint.state_fallback:type_name -> hookguard.policy.v1.Endpoint.StateFallback
+	16, // 17: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
+	2,  // 18: hookguard.policy.v1.RateLimit.per:type_name -> hookguard.policy.v1.RateLimit.Scope
+	11, // 19: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
+	17, // 20: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
+	3,  // 21: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
+	18, // 22: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -1391,7 +1468,7 @@ func file_hookguard_policy_v1_policy_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
