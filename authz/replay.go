@@ -1,9 +1,14 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -82,3 +87,88 @@ type SystemClock struct{}
 
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
+
+// MaxClaimKeys bounds the keys of a claim's text form, and so its length
+// (about 1 KiB): a delivery with more keys is still protected against
+// replays, but its claim travels nowhere and cannot be forgotten.
+const MaxClaimKeys = 16
+
+// maxClaimEndpoint bounds the endpoint name in a claim's text form; policy
+// names are at most 63 bytes.
+const maxClaimEndpoint = 255
+
+// MarshalText returns the claim's text form, which travels through the
+// proxy (Envoy's dynamic metadata, then its access log) so that a claim can
+// be forgotten once the proxy says how the request ended:
+//
+//	endpoint:token:key[:key...]
+//
+// with the 16-byte token and each 32-byte key in lower-case hex. The TTL is
+// not part of it. A claim with more than [MaxClaimKeys] keys, or an
+// endpoint name that is empty, longer than 255 bytes or holds a ':', has no
+// text form.
+func (c *NonceClaim) MarshalText() ([]byte, error) {
+	if err := checkClaimShape(c.Endpoint, len(c.Keys)); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(c.Endpoint)+1+2*len(c.Token)+len(c.Keys)*(1+2*len(NonceKey{})))
+	b = append(b, c.Endpoint...)
+	b = append(b, ':')
+	b = hex.AppendEncode(b, c.Token[:])
+	for i := range c.Keys {
+		b = append(b, ':')
+		b = hex.AppendEncode(b, c.Keys[i][:])
+	}
+	return b, nil
+}
+
+// UnmarshalText reads a claim's text form (see MarshalText), refusing
+// anything else: a wrong length, upper-case or invalid hex, too many keys.
+func (c *NonceClaim) UnmarshalText(text []byte) error {
+	parts := bytes.Split(text, []byte{':'})
+	if len(parts) < 3 {
+		return errors.New("nonce claim: want endpoint:token:key[:key...]")
+	}
+	endpoint, token, keys := parts[0], parts[1], parts[2:]
+	if err := checkClaimShape(string(endpoint), len(keys)); err != nil {
+		return err
+	}
+	var out NonceClaim
+	out.Endpoint = string(endpoint)
+	if err := decodeLowerHex(out.Token[:], token); err != nil {
+		return fmt.Errorf("nonce claim token: %w", err)
+	}
+	out.Keys = make([]NonceKey, len(keys))
+	for i, k := range keys {
+		if err := decodeLowerHex(out.Keys[i][:], k); err != nil {
+			return fmt.Errorf("nonce claim key %d: %w", i, err)
+		}
+	}
+	*c = out
+	return nil
+}
+
+func checkClaimShape(endpoint string, keys int) error {
+	switch {
+	case endpoint == "" || len(endpoint) > maxClaimEndpoint || strings.ContainsAny(endpoint, ":"):
+		return errors.New("nonce claim: endpoint name is empty, too long or holds ':'")
+	case keys < 1 || keys > MaxClaimKeys:
+		return fmt.Errorf("nonce claim: %d keys, want 1 to %d", keys, MaxClaimKeys)
+	}
+	return nil
+}
+
+// decodeLowerHex fills dst from exactly 2*len(dst) lower-case hex digits,
+// the one spelling MarshalText writes.
+func decodeLowerHex(dst, src []byte) error {
+	if len(src) != 2*len(dst) {
+		return fmt.Errorf("%d hex digits, want %d", len(src), 2*len(dst))
+	}
+	for _, c := range src {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return errors.New("not lower-case hex")
+		}
+	}
+	_, err := hex.Decode(dst, src)
+	return err
+}

@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/internal/accesslog"
 	"github.com/hookguard/hookguard/authz/internal/extauthz"
 	"github.com/hookguard/hookguard/authz/internal/ratelimit"
 	"github.com/hookguard/hookguard/authz/internal/reload"
@@ -66,6 +67,17 @@ type Config struct {
 	MaxRecvBytes int
 	// NonceCapacity bounds the in-memory replay cache.
 	NonceCapacity int
+	// State is where replay nonces and rate-limit buckets live: "" or
+	// "memory" for this process (the default, for one replica), or a Redis
+	// URL that replicas share (see state.ParseRedisURL).
+	State string
+	// StatePrefix starts every Redis key; "" means state.DefaultPrefix.
+	StatePrefix string
+	// StateTimeout bounds each Redis operation; 0 means
+	// state.DefaultTimeout. A check whose state does not answer in time is
+	// denied with 503 unavailable, or decided on local state for an
+	// endpoint with state_fallback: local.
+	StateTimeout time.Duration
 	// ShutdownGrace is how long in-flight checks get to finish on stop.
 	ShutdownGrace time.Duration
 	// Log receives operational messages and one line per decision.
@@ -133,13 +145,28 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	nonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity})
-	registerReplayMetrics(reg, nonces)
+	memNonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity})
+	registerReplayMetrics(reg, memNonces)
 	pm := newPolicyMetrics(reg)
 	registerBuildInfo(reg, cfg.Version, cfg.Revision)
 
-	limiter := ratelimit.NewMemory()
-	a := authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
+	memLimiter := ratelimit.NewMemory()
+	var a *authz.Authorizer
+	nonces, limiter, shared, err := openState(cfg, log, reg, memNonces, memLimiter, func(name string) bool {
+		p := a.Policy()
+		if p == nil {
+			return false
+		}
+		e := p.Endpoint(name)
+		return e != nil && e.StateFallback
+	})
+	if err != nil {
+		return err
+	}
+	if shared != nil {
+		defer shared.Close()
+	}
+	a = authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
 	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Config{
@@ -149,7 +176,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Notify: func(e reload.Event) {
 			if e.Err == nil && e.Result != nil {
 				// Endpoints a reload removed keep no buckets.
-				limiter.Retain(func(name string) bool { return e.Result.Policy.Endpoint(name) != nil })
+				memLimiter.Retain(func(name string) bool { return e.Result.Policy.Endpoint(name) != nil })
 			}
 			pm.observe(e)
 			policyHealth(hs, e)
@@ -173,6 +200,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 	gs := grpc.NewServer(append(lk.grpcOpts, grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))...)
 	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, extauthz.Config{Log: log, Metrics: extauthz.NewMetrics(reg)}))
+	// On the same listener as Check, so only what may call Check (Envoy,
+	// over mTLS or the socket) may report how requests ended.
+	accesslog.NewServer(nonces, log, reg).Register(gs)
 	healthpb.RegisterHealthServer(gs, hs)
 
 	var ready atomic.Bool
@@ -194,6 +224,10 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopReload(); <-reloadDone }()
 	if lk.certs != nil {
 		go lk.certs.watch(reloadCtx)
+	}
+	if shared != nil {
+		go shared.Watch(reloadCtx, time.Second)
+		go warnEviction(reloadCtx, shared, log)
 	}
 	if lk.health != nil {
 		defer serveHealth(lk.health, hs)()

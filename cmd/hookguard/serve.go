@@ -29,7 +29,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", daemon.DefaultAdminAddr, "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
 	finishLink := linkFlags(fs.FlagSet, &cfg)
 	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", daemon.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
-	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay cache holds")
+	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the in-memory replay cache holds")
+	fs.StringVar(&cfg.State, "state", daemon.StateMemory, "where replay nonces and rate-limit buckets live: memory (this process), or a Redis URL replicas share: redis://[user:password@]host:port[/db], rediss:// (TLS), redis+sentinel://host:port?master_name=NAME, redis+cluster://host:port?addr=host:port")
+	fs.StringVar(&cfg.StatePrefix, "state-prefix", daemon.DefaultStatePrefix, "prefix of every Redis key, to share a Redis with other applications")
+	fs.DurationVar(&cfg.StateTimeout, "state-timeout", daemon.DefaultStateTimeout, "longest wait for one Redis operation; a check it delays longer is answered 503 (or from local state with state_fallback: local)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight checks get to finish on SIGTERM")
 	watch := fs.Bool("watch", true, "reload the policy when its files or secret files change (SIGHUP always reloads)")
 	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", daemon.DefaultReloadDebounce, "quiet time after a policy change before reloading")
@@ -45,6 +48,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		if e := finishLink(); e != nil {
 			err = fs.errorf("%v", e)
+		}
+	}
+	if err == nil {
+		if e := daemon.CheckState(cfg.State, cfg.StatePrefix, cfg.StateTimeout); e != nil {
+			err = fs.errorf("--state %s: %v", cfg.State, e)
 		}
 	}
 	var log zerolog.Logger

@@ -73,8 +73,18 @@ func grpcCode(httpStatus int) code.Code {
 	}
 }
 
-// dynamicMetadata is what Envoy's access log can read under the namespace
-// envoy.filters.http.ext_authz.
+// MetadataNamespace is where Envoy keeps the dynamic metadata of a
+// CheckResponse: its access logs read the fields there.
+const MetadataNamespace = "envoy.filters.http.ext_authz"
+
+// MetadataReplayClaim names the field that carries an allowed delivery's
+// nonce claim in its text form (authz.NonceClaim.MarshalText). Envoy hands
+// it back in its gRPC access log with the response code, and a retryable
+// one makes hookguard forget the claim (package accesslog).
+const MetadataReplayClaim = "replay_claim"
+
+// dynamicMetadata is what Envoy's access log can read under
+// MetadataNamespace.
 func dynamicMetadata(d *authz.Decision) *structpb.Struct {
 	fields := map[string]*structpb.Value{
 		"reason": structpb.NewStringValue(string(d.Reason)),
@@ -84,6 +94,13 @@ func dynamicMetadata(d *authz.Decision) *structpb.Struct {
 	}
 	if d.DeliveryID != "" {
 		fields["delivery_id"] = structpb.NewStringValue(d.DeliveryID)
+	}
+	if d.Nonce != nil && d.Outcome() == authz.OutcomeAllow {
+		// A claim without a text form (too many keys) is still held; it
+		// only cannot be forgotten.
+		if text, err := d.Nonce.MarshalText(); err == nil {
+			fields[MetadataReplayClaim] = structpb.NewStringValue(string(text))
+		}
 	}
 	return &structpb.Struct{Fields: fields}
 }

@@ -129,6 +129,14 @@ func TestCheckAllowResponse(t *testing.T) {
 	if md["endpoint"].GetStringValue() != "github" || md["reason"].GetStringValue() != "ok" || md["delivery_id"].GetStringValue() != "d-1" {
 		t.Errorf("dynamic metadata %v", md)
 	}
+	// The allowed delivery's nonce claim, for the access log service.
+	var claim authz.NonceClaim
+	if err := claim.UnmarshalText([]byte(md[MetadataReplayClaim].GetStringValue())); err != nil || claim.Endpoint != "github" || len(claim.Keys) != 1 {
+		t.Errorf("replay claim %q: %+v %v", md[MetadataReplayClaim].GetStringValue(), claim, err)
+	}
+	if strings.Contains(s.logs.String(), md[MetadataReplayClaim].GetStringValue()[len("github:"):]) {
+		t.Error("the claim's token is in the decision log")
+	}
 
 	var line map[string]any
 	if err := json.Unmarshal(s.logs.Bytes(), &line); err != nil {

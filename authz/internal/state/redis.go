@@ -190,6 +190,9 @@ func checkPrefix(p string) error {
 	return nil
 }
 
+// Prefix starts every key.
+func (r *Redis) Prefix() string { return r.prefix }
+
 // Kind is "redis", "sentinel" or "cluster".
 func (r *Redis) Kind() string { return r.kind }
 
@@ -279,4 +282,24 @@ func EndpointTag(endpoint string) Tag {
 	var t Tag
 	hex.Encode(t[:], sum[:4])
 	return t
+}
+
+// MaxmemoryPolicy returns Redis's maxmemory-policy, read from INFO memory
+// (managed services often refuse CONFIG GET).
+func (r *Redis) MaxmemoryPolicy(ctx context.Context) (string, error) {
+	var info string
+	err := r.DoWithin(ctx, "ping", time.Second, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		info, err = c.Info(ctx, "memory").Result()
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "maxmemory_policy:"); ok {
+			return v, nil
+		}
+	}
+	return "", errors.New("redis INFO memory has no maxmemory_policy")
 }
