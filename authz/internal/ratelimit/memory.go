@@ -35,12 +35,13 @@ type Memory struct {
 type endpointBuckets struct {
 	mu      sync.Mutex
 	own     *rate.Limiter
-	sources *lru.Cache[netip.Prefix, *sourceBuckets]
+	sources *lru.Cache[netip.Prefix, sourceBuckets]
 	maxKeys int
 }
 
-// sourceBuckets are one source's buckets on an endpoint. Each is nil until
-// a token is first taken from it: most sources never fail a verification,
+// sourceBuckets are one source's buckets on an endpoint, held by value in
+// the LRU so a source costs no allocation of its own. Each is nil until a
+// token is first taken from it: most sources never fail a verification,
 // and a source that only ever fails needs no request bucket on an endpoint
 // limited per endpoint.
 type sourceBuckets struct {
@@ -58,40 +59,38 @@ func (m *Memory) Take(_ context.Context, key authz.LimitKey, limit authz.Limit, 
 	if cost < 0 {
 		return authz.LimitResult{}, fmt.Errorf("negative cost %d", cost)
 	}
-	var slot **rate.Limiter
 	eb := m.endpoint(key.Endpoint)
 	eb.mu.Lock()
 	defer eb.mu.Unlock()
+	var b *rate.Limiter
 	switch key.Scope {
 	case authz.LimitEndpoint:
-		slot = &eb.own
+		if eb.own == nil && cost > 0 {
+			eb.own = rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst)
+		}
+		b = eb.own
 	case authz.LimitSource, authz.LimitFailures:
 		if !key.Source.IsValid() {
 			return authz.LimitResult{}, fmt.Errorf("%s bucket without a source", key.Scope)
 		}
 		eb.resize(limit.MaxKeys)
-		sb, ok := eb.sources.Get(key.Source)
-		if !ok {
-			if cost == 0 {
-				return full(limit), nil
-			}
-			sb = &sourceBuckets{}
-			eb.sources.Add(key.Source, sb)
-		}
-		slot = &sb.requests
+		sb, _ := eb.sources.Get(key.Source)
+		slot := &sb.requests
 		if key.Scope == authz.LimitFailures {
 			slot = &sb.failures
 		}
+		if *slot == nil && cost > 0 {
+			*slot = rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst)
+			eb.sources.Add(key.Source, sb)
+		}
+		b = *slot
 	default:
 		return authz.LimitResult{}, fmt.Errorf("unknown bucket scope %s", key.Scope)
 	}
-	if *slot == nil {
-		if cost == 0 {
-			return full(limit), nil
-		}
-		*slot = rate.NewLimiter(rate.Limit(limit.Rate), limit.Burst)
+	if b == nil { // a peek at a bucket not kept
+		return full(limit), nil
 	}
-	return take(*slot, limit, cost, now), nil
+	return take(b, limit, cost, now), nil
 }
 
 // full is what a peek at a bucket not kept yet sees.
@@ -135,7 +134,7 @@ func (eb *endpointBuckets) resize(maxKeys int) {
 		maxKeys = DefaultMaxKeys
 	}
 	if eb.sources == nil {
-		eb.sources, _ = lru.New[netip.Prefix, *sourceBuckets](maxKeys)
+		eb.sources, _ = lru.New[netip.Prefix, sourceBuckets](maxKeys)
 	} else if maxKeys != eb.maxKeys {
 		eb.sources.Resize(maxKeys)
 	}
