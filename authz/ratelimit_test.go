@@ -107,6 +107,30 @@ func TestForgedRequestsDoNotSpendEndpointBudget(t *testing.T) {
 	}
 }
 
+// A delivery refused by the endpoint's budget was not remembered: the
+// provider's retry of it, once a token is back, is accepted, not taken for
+// a replay; only then is a further copy a replay.
+func TestEndpointLimitedDeliveryCanBeRetried(t *testing.T) {
+	a, _, clock := limitedEndpoint(t, &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1, Burst: 1}, PerEndpoint: true}, &stubVerifier{})
+	var g deliveries
+	ctx := context.Background()
+	if d := a.Check(ctx, g.valid("192.0.2.1")); d.Reason != authz.OK {
+		t.Fatalf("first delivery: %s", d.Reason)
+	}
+	r := g.valid("192.0.2.1")
+	if d := a.Check(ctx, r); d.Reason != authz.RateLimited {
+		t.Fatalf("second delivery, over the budget: %s", d.Reason)
+	}
+	clock.now = clock.now.Add(time.Second)
+	if d := a.Check(ctx, r); d.Reason != authz.OK {
+		t.Fatalf("the retry of the refused delivery: %s %s", d.Reason, d.Detail)
+	}
+	clock.now = clock.now.Add(time.Second)
+	if d := a.Check(ctx, r); d.Reason != authz.Replayed {
+		t.Fatalf("a copy of the accepted delivery: %s", d.Reason)
+	}
+}
+
 // A source that keeps failing verification is cut off before any
 // cryptography once its failure budget is empty; other sources are not
 // touched, and the budget refills.
