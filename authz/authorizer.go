@@ -204,9 +204,10 @@ func (a *Authorizer) limitUnverified(ctx context.Context, e *endpoint, r *Reques
 	}
 	src := sourcePrefix(r.Source)
 	if rl.Failures != nil {
-		// A peek, not a reservation: requests from the source that are
-		// in flight at once may all pass it, a bound a prober cannot
-		// raise.
+		// A peek, not a reservation: the source's requests in flight at
+		// once may all pass it before the first failure is counted,
+		// which is what keeps the check one cheap step. The source
+		// bucket and the proxy's stream limits bound them.
 		if d, limited := a.take(ctx, e, LimitKey{Endpoint: e.Name, Scope: LimitFailures, Source: src}, *rl.Failures, 0, now); limited {
 			return d, true
 		}
