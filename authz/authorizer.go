@@ -84,10 +84,11 @@ func (a *Authorizer) Check(ctx context.Context, r *Request) Decision {
 }
 
 // checkEndpoint runs the stages for a selected endpoint, cheapest first:
-// who sends (source, client identity) and how much (rate limit) before any
-// cryptography, so a flood is cut cheaply; then the signature; then the
-// payload, so an unauthenticated sender learns nothing of its rules; and the
-// nonce last.
+// who sends (source, client identity) and how much (the source's rate and
+// failure budgets) before any cryptography, so a flood is cut cheaply; then
+// the signature; then the endpoint's shared budget, which only verified
+// deliveries draw from, so forgeries cannot spend it; then the payload, so
+// an unauthenticated sender learns nothing of its rules; and the nonce last.
 func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request, selected Reason, detail string) Decision {
 	if selected != OK {
 		return deny(e, selected, detail)
@@ -104,7 +105,7 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	now := a.clock.Now()
 	if e.RateLimit != nil {
-		if d, limited := a.rateLimit(ctx, e, r, now); limited {
+		if d, limited := a.limitUnverified(ctx, e, r, now); limited {
 			return d
 		}
 	}
@@ -117,7 +118,7 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	if hs, ok := e.Verifier.(Handshaker); ok && e.Handshakes {
 		resp, err := hs.Handshake(r, now)
 		if err != nil {
-			return denyErr(e, err)
+			return a.failed(ctx, e, r, now, denyErr(e, err))
 		}
 		if resp != nil {
 			d := deny(e, Handshake, "")
@@ -129,7 +130,21 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	if err != nil {
 		d := denyErr(e, err)
 		d.DeliveryID = v.DeliveryID
-		return d
+		return a.failed(ctx, e, r, now, d)
+	}
+	// The endpoint's budget is charged here: after the signature, so only
+	// a sender holding the secret can spend it (a handshake hookguard
+	// answered is no delivery and is not charged); before the payload, so
+	// a verified sender's malformed deliveries, which cost their parsing,
+	// count; and before the nonce, since a delivery denied after its nonce
+	// was remembered would be refused as a replay when the provider
+	// retries it. A replayed capture therefore spends budget too; a source
+	// bucket bounds what one address can spend that way.
+	if rl := e.RateLimit; rl != nil && rl.PerEndpoint {
+		if d, limited := a.take(ctx, e, LimitKey{Endpoint: e.Name, Scope: LimitEndpoint}, rl.Limit, 1, now); limited {
+			d.DeliveryID = v.DeliveryID
+			return d
+		}
 	}
 	if e.Payload != nil {
 		if err := e.Payload.check(r); err != nil {
@@ -176,35 +191,71 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	return d
 }
 
-// rateLimit takes a token from the source's and the endpoint's buckets, as
-// the policy asks. limited is true when the request must be denied: over
-// the limit (429), or the limiter failed (503).
-func (a *Authorizer) rateLimit(ctx context.Context, e *endpoint, r *Request, now time.Time) (d Decision, limited bool) {
+// limitUnverified applies the budgets that run before any cryptography:
+// a source whose failure budget is empty is refused without taking
+// anything, so a prober is cut off at the cost of a look-up; then the
+// request takes a token from its source's bucket. limited is true when the
+// request must be denied: over a budget (429), or the limiter failed (503).
+func (a *Authorizer) limitUnverified(ctx context.Context, e *endpoint, r *Request, now time.Time) (d Decision, limited bool) {
 	if a.limiter == nil {
 		return deny(e, Unavailable, "rate limit configured but no limiter"), true
 	}
 	rl := e.RateLimit
-	take := func(scope string, key LimitKey) (Decision, bool) {
-		res, err := a.limiter.Take(ctx, key, rl.Limit, now)
-		if err != nil {
-			return deny(e, Unavailable, "rate limiter: "+err.Error()), true
-		}
-		if res.Allowed {
-			return Decision{}, false
-		}
-		d := deny(e, RateLimited, "per "+scope)
-		d.RetryAfterSeconds, d.ResponseHeaders = limitHeaders(scope, rl.Limit, res)
-		return d, true
+	if !rl.PerSource && rl.Failures == nil {
+		return Decision{}, false
 	}
-	if rl.PerSource {
-		if d, limited := take("source", LimitKey{Endpoint: e.Name, Source: sourcePrefix(r.Source)}); limited {
+	src := sourcePrefix(r.Source)
+	if rl.Failures != nil {
+		// A peek, not a reservation: the source's requests in flight at
+		// once may all pass it before the first failure is counted,
+		// which is what keeps the check one cheap step. The source
+		// bucket and the proxy's stream limits bound them.
+		if d, limited := a.take(ctx, e, LimitKey{Endpoint: e.Name, Scope: LimitFailures, Source: src}, *rl.Failures, 0, now); limited {
 			return d, true
 		}
 	}
-	if rl.PerEndpoint {
-		return take("endpoint", LimitKey{Endpoint: e.Name})
+	if rl.PerSource {
+		return a.take(ctx, e, LimitKey{Endpoint: e.Name, Scope: LimitSource, Source: src}, rl.Limit, 1, now)
 	}
 	return Decision{}, false
+}
+
+// take takes cost tokens from key's bucket. limited is true when the request
+// must be denied: the bucket lacks them (429, naming the scope), or the
+// limiter failed (503).
+func (a *Authorizer) take(ctx context.Context, e *endpoint, key LimitKey, l Limit, cost int, now time.Time) (d Decision, limited bool) {
+	if a.limiter == nil {
+		return deny(e, Unavailable, "rate limit configured but no limiter"), true
+	}
+	res, err := a.limiter.Take(ctx, key, l, cost, now)
+	if err != nil {
+		return deny(e, Unavailable, "rate limiter: "+err.Error()), true
+	}
+	if res.Allowed {
+		return Decision{}, false
+	}
+	d = deny(e, RateLimited, "over the "+key.Scope.String()+" budget")
+	d.RetryAfterSeconds, d.ResponseHeaders = limitHeaders(key.Scope, l, res)
+	return d, true
+}
+
+// failed charges the failed verification d to its source's failure budget
+// and returns d. The denial stands whatever the limiter answers: a limiter
+// that fails only leaves a note in the detail, since the request is denied
+// anyway.
+func (a *Authorizer) failed(ctx context.Context, e *endpoint, r *Request, now time.Time, d Decision) Decision {
+	rl := e.RateLimit
+	if rl == nil || rl.Failures == nil || a.limiter == nil || !isVerificationFailure(d.Reason) {
+		return d
+	}
+	key := LimitKey{Endpoint: e.Name, Scope: LimitFailures, Source: sourcePrefix(r.Source)}
+	if _, err := a.limiter.Take(ctx, key, *rl.Failures, 1, now); err != nil {
+		if d.Detail != "" {
+			d.Detail += "; "
+		}
+		d.Detail += "failure not counted: rate limiter: " + err.Error()
+	}
+	return d
 }
 
 // allowHeaders plans the upstream header changes for an allowed request: the

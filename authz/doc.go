@@ -39,20 +39,27 @@
 //     sets ([SourceNotAllowed]);
 //  3. client identity: the mTLS client certificate's principal, SANs or pin
 //     ([ClientCertificateRequired], [ClientIdentityDenied]);
-//  4. rate limit: a token from the source's and the endpoint's buckets
+//  4. source budgets: the source's failure budget is not empty (a peek),
+//     and the request takes a token from the source's bucket
 //     ([RateLimited]);
 //  5. body: the body Envoy forwarded is whole ([BodyTruncated]);
 //  6. handshake: a provider's endpoint verification, answered by hookguard
 //     itself ([Handshake]);
 //  7. signature: the endpoint's [Verifier] ([SignatureMissing],
-//     [SignatureInvalid], [TimestampOutOfWindow]);
-//  8. payload: size, content type, JSON and JSON Schema
+//     [SignatureInvalid], [TimestampOutOfWindow]); such a failure takes a
+//     token from the source's failure budget;
+//  8. endpoint budget: the verified delivery takes a token from the
+//     endpoint's bucket ([RateLimited]);
+//  9. payload: size, content type, JSON and JSON Schema
 //     ([BodyTooLarge], [UnsupportedMediaType], [MalformedPayload],
 //     [SchemaViolation]);
-//  9. nonce: the delivery's replay keys are remembered ([Replayed]).
+//  10. nonce: the delivery's replay keys are remembered ([Replayed]).
 //
 // The order is the cost order: who sends and how often is settled before
-// any cryptography, so a flood is cut cheaply; the payload rules are
+// any cryptography, so a flood is cut cheaply; the budget every sender
+// shares is charged only once the signature verified, so forged requests
+// cannot spend it, while failed verifications are charged to their own
+// source, so a prober cuts off no one but itself; the payload rules are
 // checked only for authenticated senders, so a prober learns nothing of
 // them; and the nonce is remembered last, atomically, only once every other
 // check has passed, so traffic that fails authentication can never fill the

@@ -18,39 +18,97 @@ type Limit struct {
 	MaxKeys int
 }
 
-// LimitKey names one bucket: an endpoint's own, or one source's on an
+// LimitScope is what a bucket counts. Its String is the scope's name in the
+// RateLimit headers of a denial.
+type LimitScope uint8
+
+// The scopes of rate-limit buckets. The first two are per source, kept in
+// the endpoint's bounded set of source buckets; the endpoint's is one
+// bucket shared by every source.
+const (
+	// LimitSource counts one source's requests, before the signature is
+	// verified.
+	LimitSource LimitScope = iota + 1
+	// LimitFailures counts one source's failed verifications.
+	LimitFailures
+	// LimitEndpoint counts the endpoint's deliveries whose signature
+	// verified, from every source.
+	LimitEndpoint
+)
+
+// String returns "source", "failures" or "endpoint".
+func (s LimitScope) String() string {
+	switch s {
+	case LimitSource:
+		return "source"
+	case LimitFailures:
+		return "failures"
+	case LimitEndpoint:
+		return "endpoint"
+	}
+	return "scope(" + strconv.Itoa(int(s)) + ")"
+}
+
+// LimitKey names one bucket: an endpoint's own, or one of a source's on an
 // endpoint.
 type LimitKey struct {
 	// Endpoint is the endpoint's name.
 	Endpoint string
-	// Source is the source's prefix (a /32 for IPv4, a /64 for IPv6), or
-	// the zero Prefix for the endpoint's own bucket.
+	// Scope is what the bucket counts.
+	Scope LimitScope
+	// Source is the source's prefix (a /32 for IPv4, a /64 for IPv6) for
+	// the per-source scopes, and the zero Prefix for [LimitEndpoint].
 	Source netip.Prefix
 }
 
-// LimitResult is the outcome of taking a token.
+// LimitResult is the outcome of taking tokens.
 type LimitResult struct {
-	// Allowed says whether a token was taken.
+	// Allowed says whether the tokens were taken (for a peek, whether one
+	// is there).
 	Allowed bool
 	// Remaining is the number of whole tokens left.
 	Remaining int
-	// RetryAfter, when not allowed, is the time until a token is back.
+	// RetryAfter, when not allowed, is the time until enough tokens are
+	// back.
 	RetryAfter time.Duration
 }
 
 // A Limiter keeps token buckets. Implementations must be safe for concurrent
 // use and bound the memory they hold (see Limit.MaxKeys).
+//
+// Each call touches one bucket and is one atomic step, so a shared store can
+// answer it in one round trip with one server-side script.
 type Limiter interface {
-	// Take takes one token from the bucket key, shaped by limit, at now.
-	Take(ctx context.Context, key LimitKey, limit Limit, now time.Time) (LimitResult, error)
+	// Take takes cost tokens from the bucket key, shaped by limit, at now,
+	// if the bucket holds that many, and takes nothing otherwise. A cost of
+	// 0 is a peek: nothing is taken, and Allowed says whether one whole
+	// token is there. A bucket never taken from is full; a peek need not
+	// keep one. A changed limit (after a policy reload) applies to an
+	// existing bucket from now on.
+	Take(ctx context.Context, key LimitKey, limit Limit, cost int, now time.Time) (LimitResult, error)
 }
 
-// RateLimitPolicy is an endpoint's rate limit.
+// RateLimitPolicy is an endpoint's rate limit. Its budgets are charged at
+// different points of a request, so that no sender can spend another's:
+//
+//   - before the signature is verified, a source whose failure budget is
+//     empty is refused (a peek, which takes nothing), and then a request
+//     takes a token from its source's bucket;
+//   - a failed verification takes a token from its source's failure
+//     budget;
+//   - a verified delivery takes a token from the endpoint's bucket, before
+//     its payload and nonce are checked.
 type RateLimitPolicy struct {
+	// Limit shapes the source and endpoint buckets.
 	Limit Limit
 	// PerSource keeps a bucket per source address; PerEndpoint one for the
-	// whole endpoint. Both may be set: a request needs a token from each.
+	// whole endpoint, which only verified deliveries draw from. Both may be
+	// set: a delivery needs a token from each.
 	PerSource, PerEndpoint bool
+	// Failures, if not nil, shapes each source's budget of failed
+	// verifications ([SignatureMissing], [SignatureInvalid],
+	// [TimestampOutOfWindow]).
+	Failures *Limit
 }
 
 // sourcePrefix is the bucket prefix of a source: IPv6 hosts are grouped by
@@ -70,11 +128,19 @@ func sourcePrefix(src netip.AddrPort) netip.Prefix {
 	return p
 }
 
+// isVerificationFailure reports whether a denial is a failed verification,
+// which its source's failure budget pays for: what a prober without the
+// secret gets. Replays, payload errors and gateway errors are not: a sender
+// that holds the secret, or the gateway, caused them.
+func isVerificationFailure(r Reason) bool {
+	return r == SignatureMissing || r == SignatureInvalid || r == TimestampOutOfWindow
+}
+
 // limitHeaders are the headers of a rate_limited denial: Retry-After, and
 // the IETF RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers): quota q per window w seconds,
-// remaining r, reset in t seconds.
-func limitHeaders(scope string, l Limit, res LimitResult) (retryAfter int, headers []HeaderValue) {
+// remaining r, reset in t seconds, under the name of the scope that denied.
+func limitHeaders(scope LimitScope, l Limit, res LimitResult) (retryAfter int, headers []HeaderValue) {
 	retryAfter = int(math.Ceil(res.RetryAfter.Seconds()))
 	if retryAfter < 1 {
 		retryAfter = 1
@@ -83,7 +149,7 @@ func limitHeaders(scope string, l Limit, res LimitResult) (retryAfter int, heade
 	if window < 1 {
 		window = 1
 	}
-	name := strconv.Quote(scope)
+	name := strconv.Quote(scope.String())
 	return retryAfter, []HeaderValue{
 		{"ratelimit-policy", name + ";q=" + strconv.Itoa(l.Burst) + ";w=" + strconv.Itoa(window)},
 		{"ratelimit", name + ";r=" + strconv.Itoa(res.Remaining) + ";t=" + strconv.Itoa(retryAfter)},

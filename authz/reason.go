@@ -37,7 +37,9 @@ const (
 	// ClientIdentityDenied: the client certificate's identity is not
 	// allowed.
 	ClientIdentityDenied Reason = "client_identity_denied"
-	// RateLimited: the source or the endpoint is over its rate.
+	// RateLimited: the source is over its rate or out of failed
+	// verifications, or the endpoint is over its rate of verified
+	// deliveries.
 	RateLimited Reason = "rate_limited"
 	// SignatureMissing: the scheme's signature headers are absent.
 	SignatureMissing Reason = "signature_missing"

@@ -83,7 +83,7 @@ func TestStagesRunBeforeSignature(t *testing.T) {
 	ep := &authz.Endpoint{Name: "order", Match: authz.Match{PathPrefix: "/"}, Verifier: v,
 		Source:    &authz.SourcePolicy{Allow: ipset(t, "10.0.0.0/8")},
 		Identity:  &authz.IdentityPolicy{},
-		RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1, Burst: 1}, PerEndpoint: true},
+		RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1, Burst: 1}, PerSource: true},
 	}
 	p, _ := authz.NewPolicy("r", []*authz.Endpoint{ep})
 	a := authz.NewAuthorizer(authz.Config{Nonces: replay.NewMemory(replay.MemoryConfig{Capacity: 10}), Limiter: limiter, Clock: &fakeClock{now: time.Unix(1e9, 0)}})
@@ -345,6 +345,10 @@ func BenchmarkStages(b *testing.B) {
 		{"identity-principal", authz.Endpoint{Identity: &authz.IdentityPolicy{TrustDomains: []string{"example.org"}}}},
 		{"identity-certificate-pin", authz.Endpoint{Identity: &authz.IdentityPolicy{Fingerprints: map[[32]byte]struct{}{fp: {}}}}},
 		{"rate-limit-source", authz.Endpoint{RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1e9, Burst: 1 << 30}, PerSource: true}}},
+		// per: [source, endpoint] as compiled: the failure budget's peek,
+		// the source's token, and the endpoint's after the signature.
+		{"rate-limit-source-endpoint-failures", authz.Endpoint{RateLimit: &authz.RateLimitPolicy{Limit: authz.Limit{Rate: 1e9, Burst: 1 << 30}, PerSource: true, PerEndpoint: true,
+			Failures: &authz.Limit{Rate: 1e9, Burst: 1 << 30}}}},
 		{"payload-json-" + strconv.Itoa(len(body)) + "B", authz.Endpoint{Payload: &authz.PayloadPolicy{JSON: true, ContentTypes: []string{"application/json"}}}},
 		{"payload-schema-" + strconv.Itoa(len(body)) + "B", authz.Endpoint{Payload: &authz.PayloadPolicy{Schemas: &authz.SchemaSet{Default: schema}}}},
 	}

@@ -28,6 +28,13 @@ endpoints:
     match: {path: /webhooks/limited}
     verify: {github: {secrets: [{env: GITHUB_WEBHOOK_SECRET}]}}
     rate_limit: {rate: 1/m, burst: 3, per: [source]}
+  # A budget every sender shares, with the default failure budget (the same
+  # 5 an hour, per source). An hour, not a minute, so that no token comes
+  # back while the test runs on a slow machine.
+  - name: budget
+    match: {path: /webhooks/budget}
+    verify: {github: {secrets: [{env: GITHUB_WEBHOOK_SECRET}]}}
+    rate_limit: {rate: 5/h, burst: 5, per: [endpoint]}
   - name: schema
     match: {path: /webhooks/schema}
     verify: {github: {secrets: [{env: GITHUB_WEBHOOK_SECRET}]}}
@@ -135,9 +142,10 @@ func TestClientIdentityRefusedByHookguard(t *testing.T) {
 	wantNothingUpstream(t, s)
 }
 
-// A burst above the limit: the first three pass, the fourth is 429 with
-// Retry-After and the RateLimit headers; the signature of the fourth was
-// never checked (it is forged, and still 429).
+// A burst above a source's limit: the first three pass, the fourth is 429
+// with Retry-After and the RateLimit headers naming the source bucket; the
+// signature of the fourth was never checked (it is forged, and still 429,
+// not 401).
 func TestRateLimited(t *testing.T) {
 	s := stagesEnv(t)
 	for i := 0; i < 3; i++ {
@@ -160,6 +168,68 @@ func TestRateLimited(t *testing.T) {
 	}
 	if n := len(s.Upstream.Requests()); n != 3 {
 		t.Errorf("upstream saw %d requests, want 3", n)
+	}
+}
+
+// Forged requests do not spend the budget real senders share: four forged
+// deliveries from the sender's own address, then its valid delivery,
+// which passes. A prober at another address is cut off on its own failure
+// budget (429 before its signature is checked) while the sender's
+// deliveries still pass, and the endpoint's budget, 5, is spent by
+// verified deliveries alone.
+func TestForgedBurstDoesNotBlockRealSender(t *testing.T) {
+	s := stagesEnv(t)
+	sender := s.Client11 // from 127.0.0.1
+	prober := stack.NewClientFrom(s.Certs.ClientTLSConfig(), s.Envoy.Config.ListenPort, false, net.ParseIP("127.0.0.3"))
+	url := s.URL("/webhooks/budget")
+	n := 0
+	forge := func(c *http.Client) response {
+		n++
+		body := []byte(`{"forged":` + strconv.Itoa(n) + `}`)
+		h := githubHeaders(githubSecret, body, newUUID())
+		h.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+		return send(t, c, http.MethodPost, url, h, body)
+	}
+	deliver := func(c *http.Client) response {
+		n++
+		body := []byte(`{"delivery":` + strconv.Itoa(n) + `}`)
+		return send(t, c, http.MethodPost, url, githubHeaders(githubSecret, body, newUUID()), body)
+	}
+
+	for i := 0; i < 4; i++ {
+		wantDenial(t, forge(sender), http.StatusUnauthorized, "signature_invalid", "budget")
+	}
+	if r := deliver(sender); r.Status != http.StatusOK {
+		t.Fatalf("the valid delivery after four forged ones: %s", r)
+	}
+
+	for i := 0; i < 5; i++ {
+		wantDenial(t, forge(prober), http.StatusUnauthorized, "signature_invalid", "budget")
+	}
+	r := forge(prober)
+	wantDenial(t, r, http.StatusTooManyRequests, "rate_limited", "budget")
+	if got := r.Header.Get("RateLimit-Policy"); got != `"failures";q=5;w=3600` {
+		t.Errorf("prober's RateLimit-Policy %q", got)
+	}
+	if got := r.Header.Get("RateLimit"); !strings.HasPrefix(got, `"failures";r=0;t=`) {
+		t.Errorf("prober's RateLimit %q", got)
+	}
+
+	for i := 0; i < 4; i++ {
+		if r := deliver(sender); r.Status != http.StatusOK {
+			t.Fatalf("verified delivery %d of the budget of 5, after 10 forged requests: %s", i+2, r)
+		}
+	}
+	r = deliver(sender)
+	wantDenial(t, r, http.StatusTooManyRequests, "rate_limited", "budget")
+	if got := r.Header.Get("RateLimit-Policy"); got != `"endpoint";q=5;w=3600` {
+		t.Errorf("sixth delivery's RateLimit-Policy %q", got)
+	}
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 720 {
+		t.Errorf("Retry-After %q, want at most the 12 minutes a token takes", r.Header.Get("Retry-After"))
+	}
+	if got := len(s.Upstream.Requests()); got != 5 {
+		t.Errorf("upstream saw %d requests, want the 5 verified deliveries", got)
 	}
 }
 

@@ -262,6 +262,21 @@ func (c *compiler) stageRateLimit(e *authz.Endpoint, rl *policyv1.RateLimit, rep
 	if p.Limit.MaxKeys > maxRateLimitKeys {
 		report("rate_limit.max_keys", "at most "+strconv.Itoa(maxRateLimitKeys))
 	}
+	if f := rl.GetFailures(); !f.GetDisabled() {
+		failures := p.Limit
+		if f.GetRate() != "" {
+			perSecond, err := parseRate(f.GetRate())
+			if err != nil {
+				report("rate_limit.failures.rate", err.Error())
+				return
+			}
+			failures.Rate, failures.Burst = perSecond, max(1, int(perSecond+0.999))
+		}
+		if f.GetBurst() != 0 {
+			failures.Burst = int(f.GetBurst())
+		}
+		p.Failures = &failures
+	}
 	e.RateLimit = p
 }
 

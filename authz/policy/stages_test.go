@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hookguard/hookguard/authz"
 )
 
 const stageSecretRef = "    verify: {github: {secrets: [{env: GITHUB_SECRET}]}}\n"
@@ -102,6 +104,8 @@ func TestStageErrors(t *testing.T) {
 			[]string{`endpoint "a": rate_limit.rate: invalid rate "10/fortnight": the unit is s, m or h`, `endpoint "b": rate_limit.rate: required`}},
 		{"rates that are not numbers", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: NaN/s}\n  - name: b\n" + stageSecretRef + "    rate_limit: {rate: Inf/m}\n  - name: c\n" + stageSecretRef + "    rate_limit: {rate: 1e9/s}\n"},
 			[]string{`endpoint "a": rate_limit.rate: invalid rate "NaN/s"`, `endpoint "b": rate_limit.rate: invalid rate "Inf/m"`, `endpoint "c": rate_limit.rate: invalid rate "1e9/s"`}},
+		{"bad failure budget", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: 1/s, failures: {rate: 3/week}}\n  - name: b\n" + stageSecretRef + "    rate_limit: {rate: 1/s, failures: {rates: 1/s}}\n"},
+			[]string{`endpoint "a": rate_limit.failures.rate: invalid rate "3/week": the unit is s, m or h`, `rate_limit.failures.rates: unknown field "rates"; did you mean rate?`}},
 		{"bad per", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: {rate: 1/s, per: [planet]}\n"},
 			[]string{`rate_limit.per[0]: must be one of source, endpoint`}},
 		{"bad identity", map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    client_identity: {trust_domains: ['spiffe://example.org'], sha256_fingerprints: [abc]}\n"},
@@ -140,6 +144,34 @@ func TestStageErrors(t *testing.T) {
 				t.Errorf("a default's error repeated per endpoint:\n%v", err)
 			}
 		})
+	}
+}
+
+// The failure budget is on wherever a rate limit is, shaped like the block
+// unless it says otherwise; a rate of its own brings its own default burst.
+func TestFailureBudgetCompile(t *testing.T) {
+	for _, tt := range []struct {
+		block string
+		want  *authz.Limit // nil: no failure budget
+	}{
+		{"{rate: 60/m, burst: 20}", &authz.Limit{Rate: 1, Burst: 20}},
+		{"{rate: 60/m, burst: 20, per: [endpoint], max_keys: 50}", &authz.Limit{Rate: 1, Burst: 20, MaxKeys: 50}},
+		{"{rate: 60/m, burst: 20, failures: {burst: 3}}", &authz.Limit{Rate: 1, Burst: 3}},
+		{"{rate: 60/m, burst: 20, failures: {rate: 6/m}}", &authz.Limit{Rate: 0.1, Burst: 1}},
+		{"{rate: 60/m, burst: 20, failures: {rate: 120/s}}", &authz.Limit{Rate: 120, Burst: 120}},
+		{"{rate: 60/m, burst: 20, failures: {rate: 6/h, burst: 2}}", &authz.Limit{Rate: 6.0 / 3600, Burst: 2}},
+		{"{rate: 60/m, burst: 20, failures: {disabled: true}}", nil},
+		{"{rate: 60/m, failures: {}}", &authz.Limit{Rate: 1, Burst: 1}},
+	} {
+		dir := writeDir(t, map[string]string{"a.yaml": "endpoints:\n  - name: a\n" + stageSecretRef + "    rate_limit: " + tt.block + "\n"})
+		res, err := Load(dir, Options{Secrets: testSecrets})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.block, err)
+		}
+		got := res.Policy.Endpoint("a").RateLimit.Failures
+		if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+			t.Errorf("%s: failures %+v, want %+v", tt.block, got, tt.want)
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -72,32 +71,31 @@ func NewRedis(r *state.Redis) *Redis { return &Redis{r: r} }
 // bucketKind is the key kind of limiter buckets (see state.Redis.Key).
 const bucketKind = 'l'
 
-// Take takes one token from key's bucket. now is not used: the Redis
-// server's clock is the clock every replica shares.
-func (l *Redis) Take(ctx context.Context, key authz.LimitKey, limit authz.Limit, _ time.Time) (authz.LimitResult, error) {
-	scope := scopeEndpoint
-	if key.Source.IsValid() {
-		scope = scopeSource
+// Take takes cost tokens from key's bucket, or peeks when cost is 0 (see
+// authz.Limiter). now is not used: the Redis server's clock is the one
+// every replica shares.
+func (l *Redis) Take(ctx context.Context, key authz.LimitKey, limit authz.Limit, cost int, _ time.Time) (authz.LimitResult, error) {
+	switch key.Scope {
+	case authz.LimitEndpoint:
+	case authz.LimitSource, authz.LimitFailures:
+		if !key.Source.IsValid() {
+			return authz.LimitResult{}, fmt.Errorf("%s bucket without a source", key.Scope)
+		}
+	default:
+		return authz.LimitResult{}, fmt.Errorf("unknown bucket scope %s", key.Scope)
 	}
-	return l.take(ctx, scope, key.Endpoint, key.Source, limit, 1)
+	return l.take(ctx, key, limit, cost)
 }
 
-// Bucket scopes in the key digest.
-const (
-	scopeSource   byte = 1
-	scopeFailures byte = 2
-	scopeEndpoint byte = 3
-)
-
-func (l *Redis) take(ctx context.Context, scope byte, endpoint string, src netip.Prefix, limit authz.Limit, cost int) (authz.LimitResult, error) {
+func (l *Redis) take(ctx context.Context, key authz.LimitKey, limit authz.Limit, cost int) (authz.LimitResult, error) {
 	if cost < 0 {
 		return authz.LimitResult{}, fmt.Errorf("negative cost %d", cost)
 	}
 	if !(limit.Rate > 0) || math.IsInf(limit.Rate, 0) || limit.Burst < 0 {
 		return authz.LimitResult{}, fmt.Errorf("limit %v/s burst %d cannot be kept", limit.Rate, limit.Burst)
 	}
-	digest := bucketDigest(scope, endpoint, src)
-	k := l.r.Key(bucketKind, state.EndpointTag(endpoint), &digest)
+	digest := bucketDigest(key)
+	k := l.r.Key(bucketKind, state.EndpointTag(key.Endpoint), &digest)
 	interval := strconv.FormatFloat(1e6/limit.Rate, 'g', -1, 64)
 	var reply []int64
 	err := l.r.Do(ctx, "take", func(ctx context.Context, c redis.UniversalClient) error {
@@ -121,14 +119,14 @@ func (l *Redis) take(ctx context.Context, scope byte, endpoint string, src netip
 // bucketDigest names a bucket with a fixed-size digest of its scope,
 // endpoint (length-prefixed, so no two endpoint and source pairs collide)
 // and source prefix.
-func bucketDigest(scope byte, endpoint string, src netip.Prefix) [sha256.Size]byte {
+func bucketDigest(key authz.LimitKey) [sha256.Size]byte {
 	var buf [128]byte
-	b := append(buf[:0], scope, byte(len(endpoint)>>8), byte(len(endpoint)))
-	b = append(b, endpoint...)
-	if src.IsValid() {
-		a := src.Addr().As16()
+	b := append(buf[:0], byte(key.Scope), byte(len(key.Endpoint)>>8), byte(len(key.Endpoint)))
+	b = append(b, key.Endpoint...)
+	if key.Source.IsValid() {
+		a := key.Source.Addr().As16()
 		b = append(b, a[:]...)
-		b = append(b, byte(src.Bits()))
+		b = append(b, byte(key.Source.Bits()))
 	}
 	return sha256.Sum256(b)
 }

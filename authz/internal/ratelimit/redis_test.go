@@ -42,30 +42,33 @@ func TestRedisTakeRefillAndRetryAfter(t *testing.T) {
 	l := NewRedis(openRedis(t, srv))
 	ctx := context.Background()
 	limit := authz.Limit{Rate: 10, Burst: 5}
-	key := authz.LimitKey{Endpoint: "ep", Source: src1}
+	key := authz.LimitKey{Endpoint: "ep", Scope: authz.LimitSource, Source: src1}
 	for i := 0; i < 5; i++ {
-		res, err := l.Take(ctx, key, limit, time.Time{})
+		res, err := l.Take(ctx, key, limit, 1, time.Time{})
 		if err != nil || !res.Allowed || res.Remaining != 4-i {
 			t.Fatalf("token %d: %+v %v", i, res, err)
 		}
 	}
-	res, err := l.Take(ctx, key, limit, time.Time{})
+	res, err := l.Take(ctx, key, limit, 1, time.Time{})
 	if err != nil || res.Allowed || res.Remaining != 0 || res.RetryAfter <= 50*time.Millisecond || res.RetryAfter > 100*time.Millisecond {
 		t.Fatalf("empty bucket: %+v %v, want denied with retry after (50ms, 100ms]", res, err)
 	}
 	time.Sleep(res.RetryAfter)
-	if res, _ := l.Take(ctx, key, limit, time.Time{}); !res.Allowed {
+	if res, _ := l.Take(ctx, key, limit, 1, time.Time{}); !res.Allowed {
 		t.Fatalf("no token back after the retry-after: %+v", res)
 	}
-	if res, _ := l.Take(ctx, authz.LimitKey{Endpoint: "ep"}, limit, time.Time{}); !res.Allowed || res.Remaining != 4 {
+	if res, _ := l.Take(ctx, authz.LimitKey{Endpoint: "ep", Scope: authz.LimitEndpoint}, limit, 1, time.Time{}); !res.Allowed || res.Remaining != 4 {
 		t.Fatalf("endpoint bucket shared with a source: %+v", res)
 	}
-	if res, _ := l.Take(ctx, authz.LimitKey{Endpoint: "other", Source: src1}, limit, time.Time{}); !res.Allowed || res.Remaining != 4 {
+	if res, _ := l.Take(ctx, authz.LimitKey{Endpoint: "other", Scope: authz.LimitSource, Source: src1}, limit, 1, time.Time{}); !res.Allowed || res.Remaining != 4 {
 		t.Fatalf("another endpoint's bucket for the same source was spent: %+v", res)
 	}
+	if res, _ := l.Take(ctx, authz.LimitKey{Endpoint: "ep", Scope: authz.LimitFailures, Source: src1}, limit, 1, time.Time{}); !res.Allowed || res.Remaining != 4 {
+		t.Fatalf("the source's failure budget was spent by its requests: %+v", res)
+	}
 	// The key lives until the bucket is full again, no longer.
-	if n, err := srv.Command("DBSIZE"); err != nil || n != "3" {
-		t.Fatalf("DBSIZE %q %v, want 3 buckets", n, err)
+	if n, err := srv.Command("DBSIZE"); err != nil || n != "4" {
+		t.Fatalf("DBSIZE %q %v, want 4 buckets", n, err)
 	}
 	time.Sleep(600 * time.Millisecond)
 	if n, err := srv.Command("DBSIZE"); err != nil || n != "0" {
@@ -80,6 +83,7 @@ func TestRedisPeekAndCost(t *testing.T) {
 	l := NewRedis(openRedis(t, srv))
 	ctx := context.Background()
 	limit := authz.Limit{Rate: 1, Burst: 3}
+	failures := authz.LimitKey{Endpoint: "ep", Scope: authz.LimitFailures, Source: src1}
 	steps := []struct {
 		cost       int
 		allowed    bool
@@ -94,7 +98,7 @@ func TestRedisPeekAndCost(t *testing.T) {
 		{0, false, 0, time.Second},
 	}
 	for i, s := range steps {
-		res, err := l.take(ctx, scopeFailures, "ep", src1, limit, s.cost)
+		res, err := l.Take(ctx, failures, limit, s.cost, time.Time{})
 		if err != nil || res.Allowed != s.allowed || res.Remaining != s.remaining ||
 			res.RetryAfter > s.retryAfter || res.RetryAfter < s.retryAfter-200*time.Millisecond {
 			t.Fatalf("step %d (cost %d): %+v %v, want allowed %v remaining %d retry after about %v",
@@ -106,11 +110,19 @@ func TestRedisPeekAndCost(t *testing.T) {
 			}
 		}
 	}
-	if _, err := l.take(ctx, scopeSource, "ep", src1, limit, -1); err == nil {
-		t.Fatal("negative cost accepted")
-	}
-	if _, err := l.take(ctx, scopeSource, "ep", src1, authz.Limit{Rate: 0, Burst: 1}, 1); err == nil {
-		t.Fatal("rate 0 accepted")
+	for name, bad := range map[string]struct {
+		key   authz.LimitKey
+		limit authz.Limit
+		cost  int
+	}{
+		"negative cost":         {failures, limit, -1},
+		"rate 0":                {failures, authz.Limit{Rate: 0, Burst: 1}, 1},
+		"source without source": {authz.LimitKey{Endpoint: "ep", Scope: authz.LimitSource}, limit, 1},
+		"no scope":              {authz.LimitKey{Endpoint: "ep"}, limit, 1},
+	} {
+		if _, err := l.Take(ctx, bad.key, bad.limit, bad.cost, time.Time{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
@@ -120,7 +132,7 @@ func TestRedisReplicasNeverOverAdmit(t *testing.T) {
 	srv := startRedis(t)
 	replicas := []*Redis{NewRedis(openRedis(t, srv)), NewRedis(openRedis(t, srv))}
 	limit := authz.Limit{Rate: 1.0 / 3600, Burst: 20}
-	key := authz.LimitKey{Endpoint: "ep"}
+	key := authz.LimitKey{Endpoint: "ep", Scope: authz.LimitEndpoint}
 	var allowed, denied atomic.Int64
 	var wg sync.WaitGroup
 	for g := 0; g < 16; g++ {
@@ -128,7 +140,7 @@ func TestRedisReplicasNeverOverAdmit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 10; i++ {
-				res, err := replicas[g%2].Take(context.Background(), key, limit, time.Time{})
+				res, err := replicas[g%2].Take(context.Background(), key, limit, 1, time.Time{})
 				switch {
 				case err != nil:
 					t.Error(err)
@@ -158,14 +170,14 @@ func TestRedisOutage(t *testing.T) {
 	l := NewRedis(r)
 	ctx := context.Background()
 	limit := authz.Limit{Rate: 100, Burst: 100}
-	key := authz.LimitKey{Endpoint: "ep"}
-	if _, err := l.Take(ctx, key, limit, time.Time{}); err != nil {
+	key := authz.LimitKey{Endpoint: "ep", Scope: authz.LimitEndpoint}
+	if _, err := l.Take(ctx, key, limit, 1, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
 	for i := 0; i < 20; i++ {
 		start := time.Now()
-		res, err := l.Take(ctx, key, limit, time.Time{})
+		res, err := l.Take(ctx, key, limit, 1, time.Time{})
 		if err == nil || res.Allowed {
 			t.Fatalf("take %d with Redis down: %+v %v, want an error", i, res, err)
 		}
@@ -178,7 +190,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		res, err := l.Take(ctx, key, limit, time.Time{})
+		res, err := l.Take(ctx, key, limit, 1, time.Time{})
 		if err == nil && res.Allowed {
 			break
 		}

@@ -50,11 +50,11 @@ type Limiter struct {
 
 // Take asks Shared, and LocalLimiter when Shared fails and the endpoint
 // allows it.
-func (l *Limiter) Take(ctx context.Context, key authz.LimitKey, limit authz.Limit, now time.Time) (authz.LimitResult, error) {
-	res, err := l.Shared.Take(ctx, key, limit, now)
+func (l *Limiter) Take(ctx context.Context, key authz.LimitKey, limit authz.Limit, cost int, now time.Time) (authz.LimitResult, error) {
+	res, err := l.Shared.Take(ctx, key, limit, cost, now)
 	if err == nil || !l.Local(key.Endpoint) {
 		return res, err
 	}
 	l.Health.Fallback(key.Endpoint, "take", err)
-	return l.LocalLimiter.Take(ctx, key, limit, now)
+	return l.LocalLimiter.Take(ctx, key, limit, cost, now)
 }

@@ -49,7 +49,7 @@ func TestFallbackOnlyWhereAllowed(t *testing.T) {
 	if fresh, err := nonces.Remember(ctx, claim("strict")); fresh || err == nil {
 		t.Fatalf("strict endpoint during the outage: fresh %v err %v, want an error", fresh, err)
 	}
-	if res, err := limiter.Take(ctx, authz.LimitKey{Endpoint: "strict"}, limit, time.Now()); res.Allowed || err == nil {
+	if res, err := limiter.Take(ctx, authz.LimitKey{Endpoint: "strict", Scope: authz.LimitEndpoint}, limit, 1, time.Now()); res.Allowed || err == nil {
 		t.Fatalf("strict endpoint's limit during the outage: %+v %v, want an error", res, err)
 	}
 	// The lenient endpoint falls back: its delivery from before the outage
@@ -59,8 +59,8 @@ func TestFallbackOnlyWhereAllowed(t *testing.T) {
 	if !first || second || err != nil || err2 != nil {
 		t.Fatalf("lenient endpoint during the outage: %v %v, %v %v", first, err, second, err2)
 	}
-	res1, err := limiter.Take(ctx, authz.LimitKey{Endpoint: "lenient"}, limit, time.Now())
-	res2, err2 := limiter.Take(ctx, authz.LimitKey{Endpoint: "lenient"}, limit, time.Now())
+	res1, err := limiter.Take(ctx, authz.LimitKey{Endpoint: "lenient", Scope: authz.LimitEndpoint}, limit, 1, time.Now())
+	res2, err2 := limiter.Take(ctx, authz.LimitKey{Endpoint: "lenient", Scope: authz.LimitEndpoint}, limit, 1, time.Now())
 	if !res1.Allowed || res2.Allowed || err != nil || err2 != nil {
 		t.Fatalf("lenient limit during the outage: %+v %v, %+v %v", res1, err, res2, err2)
 	}

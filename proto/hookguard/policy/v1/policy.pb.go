@@ -144,10 +144,13 @@ type RateLimit_Scope int32
 const (
 	// Unset; not written in a policy.
 	RateLimit_SCOPE_UNSPECIFIED RateLimit_Scope = 0
-	// One bucket per source address; IPv6 per /64, as a single host usually
-	// holds a whole /64.
+	// One bucket per source address, charged by every request before its
+	// signature is verified; IPv6 per /64, as a single host usually holds a
+	// whole /64.
 	RateLimit_SOURCE RateLimit_Scope = 1
-	// One bucket for the endpoint, shared by every source.
+	// One bucket for the endpoint, shared by every source, charged only by
+	// requests whose signature verified (replays and payload errors
+	// included, as they come from a holder of the secret).
 	RateLimit_ENDPOINT RateLimit_Scope = 2
 )
 
@@ -741,10 +744,16 @@ func (x *ClientIdentity) GetDisabled() bool {
 	return false
 }
 
-// RateLimit is a token bucket: `burst` requests at once, refilled at `rate`.
-// It runs before the signature is verified, so a flood costs no
-// cryptography. Denied with rate_limited (429), with Retry-After and the IETF
-// RateLimit-Policy and RateLimit headers.
+// RateLimit is a set of token buckets: `burst` requests at once, refilled
+// at `rate`. Its budgets are charged where no sender can spend another's:
+// before the signature is verified, a source whose failure budget is empty
+// is refused and every request takes a token from its source's bucket, so
+// a flood costs no cryptography; a failed verification takes a token from
+// its source's failure budget; and only a delivery whose signature verified
+// takes one from the endpoint's bucket, so forged requests never use up
+// what real senders share. Denied with rate_limited (429), with Retry-After
+// and the IETF RateLimit-Policy and RateLimit headers naming the scope
+// ("source", "failures" or "endpoint").
 type RateLimit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Refill rate: "N/s", "N/m" or "N/h", e.g. "10/s" or "600/m".
@@ -755,12 +764,18 @@ type RateLimit struct {
 	// What a bucket is kept for: source, endpoint or both, in upper or lower
 	// case. Default [source].
 	Per []RateLimit_Scope `protobuf:"varint,3,rep,packed,name=per,proto3,enum=hookguard.policy.v1.RateLimit_Scope" json:"per,omitempty"`
-	// Most source buckets held for the endpoint; the least recently used are
-	// dropped beyond it, so a spray of addresses costs bounded memory.
-	// Default 100000.
+	// Most sources whose buckets (requests and failures) are held for the
+	// endpoint; the least recently used are dropped beyond it, so a spray of
+	// addresses costs bounded memory. Default 100000.
 	MaxKeys uint32 `protobuf:"varint,4,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
 	// Turns off an inherited rate_limit block for this endpoint.
-	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Each source's budget of failed verifications (signature_missing,
+	// signature_invalid, timestamp_out_of_window), whatever `per` says. A
+	// source whose budget is empty is refused before its signature is
+	// checked, until the budget refills, so a prober is cut off without
+	// touching anyone else. Default: on, with this block's rate and burst.
+	Failures      *RateLimit_Failures `protobuf:"bytes,6,opt,name=failures,proto3" json:"failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -828,6 +843,13 @@ func (x *RateLimit) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *RateLimit) GetFailures() *RateLimit_Failures {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
 }
 
 // Payload validates the body once the signature has verified.
@@ -1273,6 +1295,75 @@ func (x *OnAllow) GetRemoveHeaders() []string {
 	return nil
 }
 
+// Failures is a token bucket per source, of failed verifications. It is
+// kept with the source's request bucket, under the same max_keys.
+type RateLimit_Failures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Refill rate: "N/s", "N/m" or "N/h". Default: the rate of the
+	// rate_limit block.
+	Rate string `protobuf:"bytes,1,opt,name=rate,proto3" json:"rate,omitempty"`
+	// Failed verifications allowed at once. Default: the burst of the
+	// rate_limit block when `rate` is not set here either; else one
+	// second's worth of this rate, at least 1.
+	Burst uint32 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	// Turns the failure budget off: failed verifications are then limited
+	// only by the source bucket, if any.
+	Disabled      bool `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateLimit_Failures) Reset() {
+	*x = RateLimit_Failures{}
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit_Failures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit_Failures) ProtoMessage() {}
+
+func (x *RateLimit_Failures) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_policy_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit_Failures.ProtoReflect.Descriptor instead.
+func (*RateLimit_Failures) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{5, 0}
+}
+
+func (x *RateLimit_Failures) GetRate() string {
+	if x != nil {
+		return x.Rate
+	}
+	return ""
+}
+
+func (x *RateLimit_Failures) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *RateLimit_Failures) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 var File_hookguard_policy_v1_policy_proto protoreflect.FileDescriptor
 
 const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
@@ -1329,13 +1420,18 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\bdns_sans\x18\x04 \x03(\tR\adnsSans\x12\x19\n" +
 	"\buri_sans\x18\x05 \x03(\tR\auriSans\x12/\n" +
 	"\x13sha256_fingerprints\x18\x06 \x03(\tR\x12sha256Fingerprints\x12\x1a\n" +
-	"\bdisabled\x18\a \x01(\bR\bdisabled\"\xde\x01\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\"\xf5\x02\n" +
 	"\tRateLimit\x12\x12\n" +
 	"\x04rate\x18\x01 \x01(\tR\x04rate\x12\x14\n" +
 	"\x05burst\x18\x02 \x01(\rR\x05burst\x126\n" +
 	"\x03per\x18\x03 \x03(\x0e2$.hookguard.policy.v1.RateLimit.ScopeR\x03per\x12\x19\n" +
 	"\bmax_keys\x18\x04 \x01(\rR\amaxKeys\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"8\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12C\n" +
+	"\bfailures\x18\x06 \x01(\v2'.hookguard.policy.v1.RateLimit.FailuresR\bfailures\x1aP\n" +
+	"\bFailures\x12\x12\n" +
+	"\x04rate\x18\x01 \x01(\tR\x04rate\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\rR\x05burst\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\"8\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -1399,7 +1495,7 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
 	(Endpoint_StateFallback)(0), // 0: hookguard.policy.v1.Endpoint.StateFallback
 	(Endpoint_Mode)(0),          // 1: hookguard.policy.v1.Endpoint.Mode
@@ -1418,9 +1514,10 @@ var file_hookguard_policy_v1_policy_proto_goTypes = []any{
 	(*Replay)(nil),              // 14: hookguard.policy.v1.Replay
 	(*OnAllow)(nil),             // 15: hookguard.policy.v1.OnAllow
 	nil,                         // 16: hookguard.policy.v1.Source.IpListsEntry
-	nil,                         // 17: hookguard.policy.v1.Schemas.ByValueEntry
-	nil,                         // 18: hookguard.policy.v1.OnAllow.SetHeadersEntry
-	(*Verify)(nil),              // 19: hookguard.policy.v1.Verify
+	(*RateLimit_Failures)(nil),  // 17: hookguard.policy.v1.RateLimit.Failures
+	nil,                         // 18: hookguard.policy.v1.Schemas.ByValueEntry
+	nil,                         // 19: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),              // 20: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
 	6,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
@@ -1430,7 +1527,7 @@ var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
 	9,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
 	10, // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
 	13, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	19, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	20, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
 	14, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
 	15, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
 	1,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Endpoint.Mode
@@ -1442,15 +1539,16 @@ var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
 	0,  // 16: hookguard.policy.v1.Endpoint.state_fallback:type_name -> hookguard.policy.v1.Endpoint.StateFallback
 	16, // 17: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
 	2,  // 18: hookguard.policy.v1.RateLimit.per:type_name -> hookguard.policy.v1.RateLimit.Scope
-	11, // 19: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
-	17, // 20: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
-	3,  // 21: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
-	18, // 22: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 19: hookguard.policy.v1.RateLimit.failures:type_name -> hookguard.policy.v1.RateLimit.Failures
+	11, // 20: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
+	18, // 21: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
+	3,  // 22: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
+	19, // 23: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -1469,7 +1567,7 @@ func file_hookguard_policy_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
