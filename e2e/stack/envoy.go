@@ -35,6 +35,7 @@ type EnvoyConfig struct {
 	AdminPort       int    // admin interface on 127.0.0.1
 	AuthzAddr       string // hookguard gRPC IP; default 127.0.0.1
 	AuthzPort       int    // hookguard gRPC port
+	MoreAuthzPorts  []int  // further hookguard replicas on AuthzAddr, balanced round robin
 	UpstreamPort    int    // plain HTTP upstream on 127.0.0.1
 	CertFile        string // server certificate PEM
 	KeyFile         string // server key PEM
@@ -74,6 +75,11 @@ func (c EnvoyConfig) validate() error {
 	} {
 		if p <= 0 || p > 65535 {
 			return fmt.Errorf("stack: EnvoyConfig.%s = %d is not a port", name, p)
+		}
+	}
+	for _, p := range c.MoreAuthzPorts {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("stack: EnvoyConfig.MoreAuthzPorts holds %d, not a port", p)
 		}
 	}
 	if c.CertFile == "" || c.KeyFile == "" || c.ClientCAFile == "" {
@@ -308,6 +314,12 @@ func (e *Envoy) waitHookguard(ctx context.Context, timeout time.Duration, want b
 	if e.Config.AuthzHost != "" {
 		host = e.Config.AuthzHost
 	}
+	return e.WaitHostHealth(ctx, host, want, timeout)
+}
+
+// WaitHostHealth waits until Envoy's health check marks host
+// ("127.0.0.1:9191") of the hookguard cluster healthy (want true) or not.
+func (e *Envoy) WaitHostHealth(ctx context.Context, host string, want bool, timeout time.Duration) error {
 	what := fmt.Sprintf("hookguard cluster host %s healthy=%v", host, want)
 	return poll(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
 		if e.proc.exited() {

@@ -40,6 +40,7 @@ type Upstream struct {
 
 	mu   sync.Mutex
 	reqs []RecordedRequest
+	fail []int // statuses the next requests get instead of the echo
 }
 
 // maxUpstreamBody bounds what one recorded request may hold; anything Envoy
@@ -74,7 +75,15 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	u.mu.Lock()
 	u.reqs = append(u.reqs, rec)
+	status := 0
+	if len(u.fail) > 0 {
+		status, u.fail = u.fail[0], u.fail[1:]
+	}
 	u.mu.Unlock()
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
 
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(Echo{
@@ -85,6 +94,16 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		Body:    string(body),
 		BodyLen: len(body),
 	})
+}
+
+// FailNext makes the next n requests, once recorded, get status instead
+// of the echo, as an application that is down would answer them.
+func (u *Upstream) FailNext(n, status int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for range n {
+		u.fail = append(u.fail, status)
+	}
 }
 
 // Port is the port the upstream listens on.

@@ -3,6 +3,8 @@ package replay
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -101,10 +103,20 @@ func (s *Redis) Remember(ctx context.Context, c *authz.NonceClaim) (bool, error)
 		return err
 	})
 	if err != nil {
-		s.undoLater(keys, c.Token)
+		if !neverSent(err) {
+			s.undoLater(keys, c.Token)
+		}
 		return false, err
 	}
 	return fresh, nil
+}
+
+// neverSent reports whether err shows the command never left: no
+// connection could be made (during an outage, most errors), so there is
+// nothing to undo.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Forget removes c's keys that are still held under c.Token.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
 	"github.com/hookguard/hookguard/authz"
 	"github.com/hookguard/hookguard/authz/internal/state"
 	"github.com/hookguard/hookguard/e2e/stack"
@@ -73,10 +76,13 @@ func TestRedisUndoesATimedOutRemember(t *testing.T) {
 	mustRemember(t, s, claimOn("ep", "d"), true, "the provider's retry")
 }
 
-// Redis down: Remember fails within the timeout and never says fresh.
+// Redis down: Remember fails within the timeout and never says fresh, and
+// no undo is attempted for writes that could not even connect.
 func TestRedisOutage(t *testing.T) {
 	srv := startRedis(t)
-	r, err := state.OpenRedis(state.RedisConfig{URL: srv.URL(), Timeout: 50 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	health := state.NewHealth("redis", zerolog.Nop(), reg)
+	r, err := state.OpenRedis(state.RedisConfig{URL: srv.URL(), Timeout: 50 * time.Millisecond, Health: health})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +99,13 @@ func TestRedisOutage(t *testing.T) {
 		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Fatalf("Remember took %v with Redis down; the timeout is 50ms", d)
 		}
+	}
+	time.Sleep(100 * time.Millisecond) // any undo would have run by now
+	if n := counter(t, reg, "hookguard_state_backend_errors_total", "forget"); n != 0 {
+		t.Fatalf("%v undos tried for writes that never reached Redis", n)
+	}
+	if n := counter(t, reg, "hookguard_state_backend_errors_total", "remember"); n != 10 {
+		t.Fatalf("%v remember errors counted, want 10", n)
 	}
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -141,3 +154,25 @@ func TestRedisBytesPerDelivery(t *testing.T) {
 }
 
 var _ authz.NonceStore = (*Redis)(nil)
+
+// counter reads the sample of a counter whose op label is op.
+func counter(t *testing.T, reg *prometheus.Registry, name, op string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == op {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
