@@ -42,7 +42,7 @@ func buildProvider(c *policyv1.ProviderVerify, env Env) (authz.Verifier, error) 
 	}
 	v, fd, _ := p.mechanismOf(version)
 	mech := v.ProtoReflect().Get(fd).Message()
-	if err := applyOptions(c, p, mech); err != nil {
+	if err := applyOptions(c, p, mech, version == ""); err != nil {
 		return nil, err
 	}
 	inner, s, err := New(v, env)
@@ -93,10 +93,11 @@ func lookupPreset(name, version string) (*preset, string, error) {
 }
 
 // applyOptions copies the policy's secrets and options into the
-// mechanism's configuration, field by field of the same name, and the
-// catalog's default tolerance where the policy gives none. An option the
-// mechanism has no field for is an error.
-func applyOptions(c *policyv1.ProviderVerify, p *preset, mech protoreflect.Message) error {
+// mechanism's configuration, field by field of the same name, and, for the
+// default version, the catalog's default tolerance where the policy gives
+// none (older versions have their mechanism's). An option the mechanism
+// has no field for is an error.
+func applyOptions(c *policyv1.ProviderVerify, p *preset, mech protoreflect.Message, defaultVersion bool) error {
 	src := c.ProtoReflect()
 	var errs error
 	for _, opt := range providerOptions {
@@ -111,7 +112,7 @@ func applyOptions(c *policyv1.ProviderVerify, p *preset, mech protoreflect.Messa
 		}
 		mech.Set(to, src.Get(from))
 	}
-	if to := mech.Descriptor().Fields().ByName("tolerance"); to != nil && c.GetTolerance() == "" && p.tolerance != "" {
+	if to := mech.Descriptor().Fields().ByName("tolerance"); to != nil && c.GetTolerance() == "" && p.tolerance != "" && defaultVersion {
 		mech.Set(to, protoreflect.ValueOfString(p.tolerance))
 	}
 	return errs
@@ -221,4 +222,3 @@ func (e keyEnv) Secrets(string, []*policyv1.SecretRef) ([]authz.Secret, error) {
 }
 func (e keyEnv) Secret(string, *policyv1.SecretRef) (authz.Secret, error) { return e.key, nil }
 func (keyEnv) Warn(string, string)                                        {}
-
