@@ -246,7 +246,7 @@ func (h *HMAC) verifyExt(r *authz.Request, now time.Time) (authz.Verified, error
 			return v, err
 		}
 	case h.ext.tsKey != "" && ts == "":
-		return v, fmt.Errorf("%w: no %s= entry", authz.SignatureMissing, h.ext.tsKey)
+		return v, fmt.Errorf("%w: no %s= entry", authz.SignatureInvalid, h.ext.tsKey)
 	}
 	if ts != "" {
 		t, ok := h.ext.parseTime(ts, h.tsUnit)

@@ -41,6 +41,9 @@ func buildProvider(c *policyv1.ProviderVerify, env Env) (authz.Verifier, error) 
 		return nil, err
 	}
 	v, fd, _ := p.mechanismOf(version)
+	if c.GetTolerance() != "" && !signsTimestamp(v) {
+		return nil, fieldError("tolerance", p.info.Name+" signs no timestamp")
+	}
 	mech := v.ProtoReflect().Get(fd).Message()
 	if err := applyOptions(c, p, mech, version == ""); err != nil {
 		return nil, err
@@ -48,11 +51,6 @@ func buildProvider(c *policyv1.ProviderVerify, env Env) (authz.Verifier, error) 
 	inner, s, err := New(v, env)
 	if err != nil {
 		return nil, err
-	}
-	if c.GetTolerance() != "" {
-		if ts, ok := inner.(Timestamped); !ok || ts.Tolerance() == 0 {
-			return nil, fieldError("tolerance", p.info.Name+" signs no timestamp")
-		}
 	}
 	pv := &ProviderVerifier{name: p.info.Name, inner: inner, replayable: s.Replayable}
 	for _, h := range p.handshakes {
@@ -66,6 +64,16 @@ func buildProvider(c *policyv1.ProviderVerify, env Env) (authz.Verifier, error) 
 		}
 	}
 	return pv, nil
+}
+
+// signsTimestamp reports whether a mechanism's configuration checks a
+// signed timestamp, and so takes a tolerance.
+func signsTimestamp(v *policyv1.Verify) bool {
+	if h := v.GetHmac(); h != nil {
+		return h.GetTimestampHeader() != "" || h.GetTimestampKey() != ""
+	}
+	fd := v.ProtoReflect().WhichOneof(schemeOneof)
+	return fd.Message().Fields().ByName("tolerance") != nil
 }
 
 // lookupPreset finds the preset and version a policy names, or says what
@@ -201,6 +209,10 @@ func SignProvider(name, version string, key authz.Secret, m Message) (Delivery, 
 		if err != nil {
 			return d, fmt.Errorf("verify: sign %s: %w", name, err)
 		}
+	case "token":
+		// The token goes in the preset's header, as is.
+		t := v.GetToken()
+		d.Headers = []authz.HeaderValue{{Name: t.GetHeader(), Value: t.GetPrefix() + string(key)}}
 	case "mailgun":
 		if d.Body, err = SignMailgunBody(key, m); err != nil {
 			return d, fmt.Errorf("verify: sign %s: %w", name, err)
