@@ -212,15 +212,15 @@ func TestCatalogRejectsMistakes(t *testing.T) {
 	saved := catalog
 	defer func() { catalog = saved }()
 	for name, doc := range map[string]string{
-		"unknown field":      "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, colour: red}",
-		"no docs link":       "- {name: a, display: A, docs: 'http://a', verify: {github: {}}, vector: independent}",
-		"no vector":          "- {name: a, display: A, docs: 'https://a', verify: {github: {}}}",
-		"unknown mechanism":  "- {name: a, display: A, docs: 'https://a', verify: {acme: {}}, vector: independent}",
-		"preset of a preset": "- {name: a, display: A, docs: 'https://a', verify: {provider: {name: b}}, vector: independent}",
-		"duplicate name":     "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}\n- {name: b, aliases: [a], display: B, docs: 'https://b', verify: {github: {}}, vector: independent}",
-		"not snake case":     "- {name: A-b, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}",
+		"unknown field":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, colour: red}",
+		"no docs link":                 "- {name: a, display: A, docs: 'http://a', verify: {github: {}}, vector: independent}",
+		"no vector":                    "- {name: a, display: A, docs: 'https://a', verify: {github: {}}}",
+		"unknown mechanism":            "- {name: a, display: A, docs: 'https://a', verify: {acme: {}}, vector: independent}",
+		"preset of a preset":           "- {name: a, display: A, docs: 'https://a', verify: {provider: {name: b}}, vector: independent}",
+		"duplicate name":               "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}\n- {name: b, aliases: [a], display: B, docs: 'https://b', verify: {github: {}}, vector: independent}",
+		"not snake case":               "- {name: A-b, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}",
 		"unsupported with a mechanism": "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, unsupported: why}",
-		"bad handshake":      "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, handshakes: [{kind: ping, method: GET}]}",
+		"bad handshake":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, handshakes: [{kind: ping, method: GET}]}",
 	} {
 		catalog.byName, catalog.names = map[string]*preset{}, nil
 		if err := loadCatalog([]byte(doc)); err == nil {
