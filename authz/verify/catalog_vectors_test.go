@@ -289,7 +289,7 @@ func sum256(s string) []byte {
 
 // buildVectorProvider builds the provider verifier a vector is checked
 // with, the policy's secret reference resolving to secret.
-func buildVectorProvider(t *testing.T, c providerVector, secret string) authz.Verifier {
+func buildVectorProvider(t testing.TB, c providerVector, secret string) authz.Verifier {
 	t.Helper()
 	cfg := &policyv1.ProviderVerify{Name: c.provider, Version: c.version, NotificationUrl: c.notificationURL}
 	ref := []*policyv1.SecretRef{{Source: &policyv1.SecretRef_Env{Env: "K"}}}
