@@ -11,7 +11,7 @@ ENVOY         := $(TOOLS)/envoy/bin/envoy
 BUF           := $(TOOLS)/bin/buf
 GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
-.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench envoy redis tools clean
+.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench envoy redis tools clean catalog
 
 all: build
 
@@ -72,6 +72,12 @@ policy-test:
 	$(GO) run ./cmd/hookguard validate --skip-secrets policies
 	$(GO) run ./cmd/hookguard validate --skip-secrets policies/providers
 	$(GO) run ./cmd/hookguard test policies/...
+
+## catalog: regenerate the parts of docs/providers.md and README.md that
+## come from the provider catalog (authz/verify/catalog.yaml); the unit
+## tests (TestCatalogDocsFresh) fail while they are stale.
+catalog:
+	$(GO) test ./docs -run '^TestCatalogDocsFresh$$' -count=1 -update
 
 e2e: envoy redis
 	HOOKGUARD_ENVOY=$(ENVOY) $(GO) test -count=1 -timeout 10m ./e2e/...

@@ -48,18 +48,30 @@ endpoints:
   - name: twitch
     match: {path: /webhooks/twitch}
     verify: {twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}}
+  - name: calendly
+    match: {path: /webhooks/calendly}
+    verify: {provider: {name: calendly, secrets: [{env: CALENDLY_WEBHOOK_SIGNING_KEY}]}}
+  - name: x
+    match: {path: /webhooks/x, methods: [GET, POST]}
+    verify: {provider: {name: twitter, secrets: [{env: TWITTER_CONSUMER_SECRET}]}}
+  - name: postmark
+    match: {path: /webhooks/postmark}
+    verify: {basic_auth: {secrets: [{env: POSTMARK_BASIC_AUTH}]}}
 `
 
 // Provider secrets for this run. The Standard Webhooks key pair is made
 // fresh; hookguard holds only the public half.
 var (
 	providerSecrets = map[string]string{
-		"STRIPE_WEBHOOK_SECRET":  "whsec_e2e" + randomHex(12),
-		"SLACK_SIGNING_SECRET":   randomHex(16),
-		"SHOPIFY_CLIENT_SECRET":  "shpss_" + randomHex(16),
-		"TWILIO_AUTH_TOKEN":      randomHex(16),
-		"ZOOM_SECRET_TOKEN":      randomHex(11),
-		"TWITCH_EVENTSUB_SECRET": randomHex(16),
+		"STRIPE_WEBHOOK_SECRET":        "whsec_e2e" + randomHex(12),
+		"SLACK_SIGNING_SECRET":         randomHex(16),
+		"SHOPIFY_CLIENT_SECRET":        "shpss_" + randomHex(16),
+		"TWILIO_AUTH_TOKEN":            randomHex(16),
+		"ZOOM_SECRET_TOKEN":            randomHex(11),
+		"TWITCH_EVENTSUB_SECRET":       randomHex(16),
+		"CALENDLY_WEBHOOK_SIGNING_KEY": randomHex(16),
+		"TWITTER_CONSUMER_SECRET":      randomHex(16),
+		"POSTMARK_BASIC_AUTH":          "hooks:" + randomHex(8),
 	}
 	swPublic, swPrivate, _ = ed25519.GenerateKey(rand.Reader)
 
@@ -283,4 +295,67 @@ func TestTwitchHandshakeThroughEnvoy(t *testing.T) {
 	h.Set("Twitch-Eventsub-Message-Type", "notification")
 	h.Set("Twitch-Eventsub-Message-Signature", "sha256="+hex.EncodeToString(mac(sha256.New, secret, id, ts, string(notification))))
 	wantVerified(t, s, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/twitch"), h, notification), "twitch")
+}
+
+// A provider of the catalog through Envoy: Calendly's t=,v1= list, signed
+// here from Calendly's documentation; the upstream sees the provider's
+// name.
+func TestCatalogProviderThroughEnvoy(t *testing.T) {
+	s := providersEnv(t)
+	key := providerSecrets["CALENDLY_WEBHOOK_SIGNING_KEY"]
+	body := []byte(`{"event":"invitee.created","payload":{"email":"a@example.com"}}`)
+	ts := now()
+	h := http.Header{"Calendly-Webhook-Signature": {"t=" + ts + ",v1=" + hex.EncodeToString(mac(sha256.New, key, ts, ".", string(body)))}, "Content-Type": {"application/json"}}
+	wantVerified(t, s, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/calendly"), h, body), "calendly")
+	wantDenial(t, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/calendly"), h, body), http.StatusConflict, "replayed", "calendly")
+	stale := strconv.FormatInt(time.Now().Add(-4*time.Minute).Unix(), 10)
+	h.Set("Calendly-Webhook-Signature", "t="+stale+",v1="+hex.EncodeToString(mac(sha256.New, key, stale, ".", string(body))))
+	wantDenial(t, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/calendly"), h, body), http.StatusUnauthorized, "timestamp_out_of_window", "calendly")
+	wantNothingUpstream(t, s)
+}
+
+// X's CRC check is answered by hookguard, only for tokens of X's shape,
+// and a delivery that is not a JSON object is refused even when its
+// signature is the CRC answer for its bytes.
+func TestXCRCThroughEnvoy(t *testing.T) {
+	s := providersEnv(t)
+	secret := providerSecrets["TWITTER_CONSUMER_SECRET"]
+	token := "Y3JjLXRva2VuLWUyZQ"
+	r := send(t, s.Client11, http.MethodGet, s.URL("/webhooks/x?crc_token="+token), nil, nil)
+	want := "sha256=" + base64.StdEncoding.EncodeToString(mac(sha256.New, secret, token))
+	var got struct {
+		ResponseToken string `json:"response_token"`
+	}
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &got) != nil || got.ResponseToken != want {
+		t.Fatalf("got %s, want response_token %s", r, want)
+	}
+	wantNothingUpstream(t, s)
+	forged := url.QueryEscape(`{"direct_message_events":[]}`)
+	wantDenial(t, send(t, s.Client11, http.MethodGet, s.URL("/webhooks/x?crc_token="+forged), nil, nil), http.StatusUnauthorized, "signature_invalid", "x")
+	// The answer above signs the token's bytes, which no delivery may be.
+	h := http.Header{"X-Twitter-Webhooks-Signature": {want}}
+	wantDenial(t, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/x"), h, []byte(token)), http.StatusUnauthorized, "signature_invalid", "x")
+	body := []byte(`{"for_user_id":"2244994945","tweet_create_events":[]}`)
+	h.Set("X-Twitter-Webhooks-Signature", "sha256="+base64.StdEncoding.EncodeToString(mac(sha256.New, secret, string(body))))
+	wantVerified(t, s, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/x"), h, body), "twitter")
+}
+
+// Basic authentication through Envoy: the credentials are checked and
+// removed before the upstream.
+func TestBasicAuthThroughEnvoy(t *testing.T) {
+	s := providersEnv(t)
+	body := []byte(`{"RecordType":"Delivery"}`)
+	h := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(providerSecrets["POSTMARK_BASIC_AUTH"]))}}
+	r := send(t, s.Client11, http.MethodPost, s.URL("/webhooks/postmark"), h, body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("got %s", r)
+	}
+	got := onlyUpstream(t, s)
+	if got.Header.Get("Authorization") != "" || got.Header.Get("X-Hookguard-Verified") != "basic_auth" {
+		t.Errorf("upstream got authorization %q, verified %q", got.Header.Get("Authorization"), got.Header.Get("X-Hookguard-Verified"))
+	}
+	s.Upstream.Reset()
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("hooks:guess")))
+	wantDenial(t, send(t, s.Client11, http.MethodPost, s.URL("/webhooks/postmark"), h, body), http.StatusUnauthorized, "signature_invalid", "postmark")
+	wantNothingUpstream(t, s)
 }

@@ -172,6 +172,9 @@ type Sign struct {
 	Time time.Time
 	// KeyID names the key, for HTTP message signatures.
 	KeyID string
+	// Provider is a provider of the catalog, instead of Scheme; Version
+	// one of its signature versions other than the newest.
+	Provider, Version string
 }
 
 // Expect is what must happen to a request. Only what is set is checked.
@@ -306,11 +309,13 @@ func newCase(pc *policytestv1.Case, at string, report func(field, msg string)) *
 	}
 	if s := pc.GetSign(); s != nil {
 		c.Sign = &Sign{
-			Scheme: s.GetScheme(),
-			Secret: s.GetSecret(),
-			ID:     s.GetId(),
-			Time:   parseTime(s.GetTime(), at+".sign.time", report),
-			KeyID:  s.GetKeyId(),
+			Scheme:   s.GetScheme(),
+			Secret:   s.GetSecret(),
+			ID:       s.GetId(),
+			Time:     parseTime(s.GetTime(), at+".sign.time", report),
+			KeyID:    s.GetKeyId(),
+			Provider: s.GetProvider(),
+			Version:  s.GetVersion(),
 		}
 	}
 	return c
@@ -354,8 +359,8 @@ func (c *Case) check(at string, seen map[string]bool, report func(field, msg str
 			report(at+".request.headers."+name, "header names are lower case")
 		}
 	}
-	if c.Sign != nil && c.Sign.Scheme == "" {
-		report(at+".sign.scheme", "required")
+	if c.Sign != nil && (c.Sign.Scheme == "") == (c.Sign.Provider == "") {
+		report(at+".sign.scheme", "set scheme or provider")
 	}
 	if c.Repeat < 0 {
 		report(at+".repeat", "must be at least 1")

@@ -25,7 +25,7 @@ func TestFileDiagnostics(t *testing.T) {
 		{"misspelt request field", "tests:\n  - name: a\n    request:\n      path: /a\n      heders: {x-a: b}\n    expect: {status: 200}\n", []string{
 			`5: tests[0].request.heders: unknown field "heders"; did you mean headers? (valid: method, scheme, host, path, query, headers, body, body_file, body_truncated, source, principal, endpoint)`}},
 		{"misspelt sign field, then another case's", "tests:\n  - name: a\n    request: {path: /a}\n    sign: {scheme: github, secert: S}\n    expect: {status: 200}\n  - name: b\n    request: {path: /a}\n    expect: {status: 200, verfied: true}\n", []string{
-			`4: tests[0].sign.secert: unknown field "secert"; did you mean secret? (valid: scheme, secret, id, time, key_id)`,
+			`4: tests[0].sign.secert: unknown field "secert"; did you mean secret? (valid: scheme, secret, id, time, key_id, provider, version)`,
 			`8: tests[1].expect.verfied: unknown field "verfied"; did you mean verified? (valid: decision, `}},
 		{"nothing close", "tests:\n  - name: a\n    request: {path: /a}\n    expect: {verdict: allow}\n", []string{
 			`4: tests[0].expect.verdict: unknown field "verdict" (valid: decision, `}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -312,6 +313,24 @@ func (f *File) sign(r *authz.Request, c *Case, now time.Time) error {
 	}
 	if m.ID == "" {
 		m.ID = caseID(c.Name)
+	}
+	if c.Sign.Provider != "" {
+		d, err := verify.SignProvider(c.Sign.Provider, c.Sign.Version, key, m)
+		if err != nil {
+			return fmt.Errorf("sign: %v", err)
+		}
+		r.Body = d.Body
+		if d.URL != m.URL {
+			u, err := url.Parse(d.URL)
+			if err != nil {
+				return fmt.Errorf("sign: %v", err)
+			}
+			r.Query = u.RawQuery
+		}
+		for _, h := range d.Headers {
+			r.Header[strings.ToLower(h.Name)] = h.Value
+		}
+		return nil
 	}
 	if c.Sign.Scheme == "mailgun" {
 		body, err := verify.SignMailgunBody(key, m)

@@ -39,6 +39,12 @@ type HMACConfig struct {
 	TimestampUnit   policyv1.TimestampUnit
 	Tolerance       time.Duration
 	Separator       string
+	// The extensions some providers need; see hmac_ext.go.
+	MoreHeaders    []string
+	TimestampKey   string
+	SecretEncoding policyv1.SecretEncoding
+	Construction   policyv1.MACConstruction
+	QueryParameter string
 }
 
 // HMAC verifies a provider-specific HMAC scheme described in the policy:
@@ -60,6 +66,9 @@ type HMAC struct {
 	separator string
 	usesID    bool
 	usesTS    bool
+	// ext, when set, holds the extensions the configuration uses, and
+	// Verify and Sign take their paths (hmac_ext.go).
+	ext *hmacExt
 }
 
 // segment is one part of the signed content: literal text or a
@@ -79,11 +88,14 @@ const (
 	segMethod
 	segPath
 	segURL
+	segForm
+	segSecret
 )
 
 var placeholders = map[string]segmentKind{
 	"id": segID, "timestamp": segTimestamp, "body": segBody,
 	"method": segMethod, "path": segPath, "url": segURL,
+	"form": segForm, "secret": segSecret,
 }
 
 // maxTemplateSegments bounds the template, so a request's parts fit an
@@ -112,7 +124,7 @@ func parseTemplate(t string) ([]segment, error) {
 		name := rest[open+1 : open+end]
 		kind, ok := placeholders[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown placeholder {%s}; use {id}, {timestamp}, {body}, {method}, {path} or {url}", name)
+			return nil, fmt.Errorf("unknown placeholder {%s}; use {id}, {timestamp}, {body}, {method}, {path}, {url}, {form} or {secret}", name)
 		}
 		segs = append(segs, segment{kind: kind})
 		rest = rest[open+end+1:]
@@ -138,7 +150,11 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	default:
 		return nil, fieldError("algorithm", "use sha1, sha256 or sha512")
 	}
-	h.keys = newMACKeys(newHash, c.Secrets)
+	secrets, err := decodeSecrets(c.Secrets, c.SecretEncoding)
+	if err != nil {
+		return nil, err
+	}
+	h.keys = newMACKeys(newHash, secrets)
 	switch c.Encoding {
 	case policyv1.SignatureEncoding_SIGNATURE_ENCODING_UNSPECIFIED, policyv1.SignatureEncoding_SIGNATURE_ENCODING_HEX:
 		h.enc = encHex
@@ -149,21 +165,20 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 	default:
 		return nil, fieldError("encoding", "use hex, base64 or base64url")
 	}
-	if c.Header == "" {
+	if c.Header == "" && c.QueryParameter == "" {
 		return nil, fieldError("header", "required")
 	}
 	tmpl := c.SignedContent
 	if tmpl == "" {
 		tmpl = "{body}"
 	}
-	var err error
 	if h.content, err = parseTemplate(tmpl); err != nil {
 		return nil, &FieldError{Field: "signed_content", Err: err}
 	}
 	hasBody := false
 	for _, s := range h.content {
 		switch s.kind {
-		case segBody:
+		case segBody, segForm:
 			hasBody = true
 		case segID:
 			h.usesID = true
@@ -172,12 +187,12 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 		}
 	}
 	if !hasBody {
-		return nil, fieldError("signed_content", "must include {body}, or anyone could change the body")
+		return nil, fieldError("signed_content", "must include {body} or {form}, or anyone could change the body")
 	}
 	if h.usesID && h.idHeader == "" {
 		return nil, fieldError("id_header", "required by {id}")
 	}
-	if h.usesTS && h.tsHeader == "" {
+	if h.usesTS && h.tsHeader == "" && c.TimestampKey == "" {
 		return nil, fieldError("timestamp_header", "required by {timestamp}")
 	}
 	if h.tsHeader != "" && !h.usesTS {
@@ -190,27 +205,40 @@ func NewHMAC(c HMACConfig) (*HMAC, error) {
 		h.tsUnit = time.Second
 	case policyv1.TimestampUnit_TIMESTAMP_UNIT_MS:
 		h.tsUnit = time.Millisecond
+	case policyv1.TimestampUnit_TIMESTAMP_UNIT_RFC3339:
+		// Parsed as text; compileExt marks it.
 	default:
-		return nil, fieldError("timestamp_unit", "use s or ms")
+		return nil, fieldError("timestamp_unit", "use s, ms or rfc3339")
 	}
-	if h.tsHeader == "" && c.Tolerance != 0 {
-		return nil, fieldError("tolerance", "needs timestamp_header")
+	if h.tsHeader == "" && c.TimestampKey == "" && c.Tolerance != 0 {
+		return nil, fieldError("tolerance", "needs timestamp_header or timestamp_key")
 	}
 	h.tolerance = orDefault(c.Tolerance, HMACDefaultTolerance)
 	if strings.TrimSpace(c.Separator) == "" && c.Separator != "" && c.Separator != " " {
 		return nil, fieldError("separator", "use a visible character or a single space")
+	}
+	if err := h.compileExt(c, newHash, secrets); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
 
 // buildHMAC builds a generic HMAC verifier from its policy configuration.
 func buildHMAC(c *policyv1.HMACVerify, env Env) (authz.Verifier, error) {
-	header, err1 := headerField("header", c.GetHeader(), true)
+	header, err1 := headerField("header", c.GetHeader(), c.GetQueryParameter() == "")
 	idHeader, err2 := headerField("id_header", c.GetIdHeader(), false)
 	tsHeader, err3 := headerField("timestamp_header", c.GetTimestampHeader(), false)
 	secrets, err4 := env.Secrets("secrets", c.GetSecrets())
 	tolerance, err5 := parseTolerance(c.GetTolerance())
-	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+	more := make([]string, len(c.GetMoreHeaders()))
+	var err6 error
+	for i, name := range c.GetMoreHeaders() {
+		var err error
+		if more[i], err = headerField(fmt.Sprintf("more_headers[%d]", i), name, true); err != nil {
+			err6 = errors.Join(err6, err)
+		}
+	}
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, err
 	}
 	v, err := NewHMAC(HMACConfig{
@@ -225,6 +253,11 @@ func buildHMAC(c *policyv1.HMACVerify, env Env) (authz.Verifier, error) {
 		TimestampUnit:   c.GetTimestampUnit(),
 		Tolerance:       tolerance,
 		Separator:       c.GetSeparator(),
+		MoreHeaders:     more,
+		TimestampKey:    c.GetTimestampKey(),
+		SecretEncoding:  c.GetSecretEncoding(),
+		Construction:    c.GetConstruction(),
+		QueryParameter:  c.GetQueryParameter(),
 	})
 	if err != nil {
 		return nil, err
@@ -238,7 +271,7 @@ func (*HMAC) Scheme() string { return "hmac" }
 // Tolerance returns how far from now the timestamp header may be, or zero
 // when the scheme names no timestamp header and so checks no time.
 func (h *HMAC) Tolerance() time.Duration {
-	if h.tsHeader == "" {
+	if h.tsHeader == "" && (h.ext == nil || h.ext.tsKey == "") {
 		return 0
 	}
 	return h.tolerance
@@ -246,6 +279,9 @@ func (h *HMAC) Tolerance() time.Duration {
 
 // Verify checks the configured signature header.
 func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
+	if h.ext != nil {
+		return h.verifyExt(r, now)
+	}
 	var v authz.Verified
 	sig, err := signatureHeader(r, h.header)
 	if err != nil {
@@ -333,6 +369,13 @@ func (h *HMAC) Sign(m Message) ([]authz.HeaderValue, error) {
 		return nil, errors.New("no secret")
 	}
 	m = m.withDefaults()
+	if h.ext != nil {
+		d, err := h.signExt(m)
+		if err == nil && d.URL != m.URL {
+			err = errors.New("the signature goes in the URL: sign with SignProvider")
+		}
+		return d.Headers, err
+	}
 	r := &authz.Request{Method: m.Method, Body: m.Body}
 	if m.URL != "" {
 		if err := splitURL(m.URL, r); err != nil {

@@ -157,5 +157,10 @@ func New(v *policyv1.Verify, env Env) (authz.Verifier, Scheme, error) {
 	if err != nil {
 		return nil, s, err
 	}
+	if t, ok := vf.(interface{ traits(Scheme) Scheme }); ok {
+		// A scheme whose traits depend on its configuration, as the
+		// provider catalog's depend on the provider's mechanism.
+		s = t.traits(s)
+	}
 	return vf, s, nil
 }

@@ -5,6 +5,7 @@
 //	hookguard validate [flags] DIR            check a policy directory
 //	hookguard test [flags] DIR...             run a policy directory's tests
 //	hookguard sign --scheme S --secret-env V  print a signed delivery's headers
+//	hookguard providers [NAME...]             list the provider catalog
 //	hookguard version                         print the version
 //
 // Flags may come before or after the directory, and "hookguard COMMAND -h"
@@ -44,6 +45,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return test(args, stdout, stderr)
 	case "sign":
 		return sign(args, stdin, stdout, stderr)
+	case "providers":
+		return providers(args, stdout, stderr)
 	case "version", "--version":
 		return printVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -68,6 +71,8 @@ commands:
   validate  DIR              check a policy directory, listing every problem
   test      DIR...           run the policy tests (*_test.yaml) of directories
   sign      --scheme S       print the headers of a signed delivery
+            --provider NAME  ... as a provider of the catalog sends it
+  providers [NAME...]        list the provider catalog
   version                    print the version
 
 Run "hookguard <command> -h" for a command's synopsis and flags. Flags may

@@ -93,11 +93,12 @@ func TestUsageErrors(t *testing.T) {
 // synopsis, with its arguments, and the flags to standard output.
 func TestHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
-		"serve":    {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default 127.0.0.1:9191)"},
-		"validate": {"usage: hookguard validate [--format text|json] [--skip-secrets] DIR", "--format format", "--skip-secrets\n"},
-		"test":     {"usage: hookguard test [-v] [--run REGEXP] DIR...", "--run regexp", "DIR/..."},
-		"sign":     {"usage: hookguard sign --scheme S", "--secret-env string", "--body-file string"},
-		"version":  {"usage: hookguard version\n"},
+		"serve":     {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default 127.0.0.1:9191)"},
+		"validate":  {"usage: hookguard validate [--format text|json] [--skip-secrets] DIR", "--format format", "--skip-secrets\n"},
+		"test":      {"usage: hookguard test [-v] [--run REGEXP] DIR...", "--run regexp", "DIR/..."},
+		"sign":      {"usage: hookguard sign (--scheme S | --provider NAME)", "--secret-env string", "--body-file string", "--provider string"},
+		"providers": {"usage: hookguard providers [--format text|json] [NAME...]", "--format format"},
+		"version":   {"usage: hookguard version\n"},
 	} {
 		for _, flag := range []string{"-h", "--help", "-help"} {
 			code, out, errOut := runCmd(t, "", cmd, flag)

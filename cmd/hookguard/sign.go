@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -11,10 +12,12 @@ import (
 )
 
 func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newSubcommand("sign", "--scheme S (--secret-env VAR | --secret-file F | --private-key-file F) [flags] (--body-file F | -)",
-		"Print the headers the scheme's provider would send with the body, signed with\nthe secret (or private key), one \"Name: value\" a line, for curl -H @FILE. For\nmailgun, which signs in the body, print the signed body instead.",
+	fs := newSubcommand("sign", "(--scheme S | --provider NAME) (--secret-env VAR | --secret-file F | --private-key-file F) [flags] (--body-file F | -)",
+		"Print the headers the scheme's provider, or the catalog's provider NAME, would send\nwith the body, signed with the secret (or private key), one \"Name: value\" a line,\nfor curl -H @FILE. For a provider that signs in the body (mailgun), print the\nsigned body instead; for one that signs in the URL, the URL to request.",
 		stdout, stderr)
 	scheme := fs.String("scheme", "", fmt.Sprintf("signature scheme: %v", verify.Schemes()))
+	provider := fs.String("provider", "", "a provider of the catalog (hookguard providers), instead of --scheme")
+	version := fs.String("version", "", "with --provider, a signature version other than the newest")
 	secretEnv := fs.String("secret-env", "", "environment variable holding the secret")
 	secretFile := fs.String("secret-file", "", "file holding the secret (one trailing newline ignored)")
 	bodyFile := fs.String("body-file", "", `file holding the body; "-" reads standard input`)
@@ -39,8 +42,12 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case err != nil:
 	case len(rest) > 0:
 		err = fs.errorf("unexpected argument %q (the body is --body-file F, or - for standard input)", rest[0])
-	case *scheme == "":
-		err = fs.errorf("missing --scheme")
+	case *scheme == "" && *provider == "":
+		err = fs.errorf("missing --scheme or --provider")
+	case *scheme != "" && *provider != "":
+		err = fs.errorf("give --scheme or --provider, not both")
+	case *version != "" && *provider == "":
+		err = fs.errorf("--version goes with --provider")
 	case keySources == 0:
 		err = fs.errorf("missing the key: give --secret-env, --secret-file or --private-key-file")
 	case keySources > 1:
@@ -70,6 +77,15 @@ func sign(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	msg := verify.Message{Body: body, ID: *id, URL: *rawURL, ContentType: *contentType, KeyID: *keyID}
+	if *provider != "" {
+		d, err := verify.SignProvider(*provider, *version, secret, msg)
+		if err != nil {
+			fmt.Fprintln(stderr, "hookguard sign:", err)
+			return 2
+		}
+		printDelivery(stdout, d, msg)
+		return 0
+	}
 	if *scheme == "mailgun" {
 		// Mailgun signs in the body: print the body with its signature
 		// object, to send as is.
@@ -142,4 +158,18 @@ func readSecret(env, file string) (authz.Secret, error) {
 		return nil, fmt.Errorf("secret file %s is empty", file)
 	}
 	return secret, nil
+}
+
+// printDelivery prints what a provider sends: the signed body when the
+// signature is in it, the URL when the signature is in it, else the headers.
+func printDelivery(w io.Writer, d verify.Delivery, m verify.Message) {
+	switch {
+	case !bytes.Equal(d.Body, m.Body):
+		w.Write(append(d.Body, '\n'))
+	case d.URL != m.URL:
+		fmt.Fprintln(w, d.URL)
+	}
+	for _, h := range d.Headers {
+		fmt.Fprintf(w, "%s: %s\n", h.Name, h.Value)
+	}
 }

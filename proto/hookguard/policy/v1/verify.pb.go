@@ -30,6 +30,123 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SecretEncoding is how a generic HMAC scheme's secrets are written.
+type SecretEncoding int32
+
+const (
+	// raw.
+	SecretEncoding_SECRET_ENCODING_UNSPECIFIED SecretEncoding = 0
+	// raw: the secret's bytes as given are the key.
+	SecretEncoding_SECRET_ENCODING_RAW SecretEncoding = 1
+	// base64: the key is the base64 (standard alphabet, padding optional)
+	// decoding of the secret.
+	SecretEncoding_SECRET_ENCODING_BASE64 SecretEncoding = 2
+	// hex: the key is the hex decoding of the secret.
+	SecretEncoding_SECRET_ENCODING_HEX SecretEncoding = 3
+	// whsec: the secret is `whsec_` followed by the base64 of the key.
+	SecretEncoding_SECRET_ENCODING_WHSEC SecretEncoding = 4
+)
+
+// Enum value maps for SecretEncoding.
+var (
+	SecretEncoding_name = map[int32]string{
+		0: "SECRET_ENCODING_UNSPECIFIED",
+		1: "SECRET_ENCODING_RAW",
+		2: "SECRET_ENCODING_BASE64",
+		3: "SECRET_ENCODING_HEX",
+		4: "SECRET_ENCODING_WHSEC",
+	}
+	SecretEncoding_value = map[string]int32{
+		"SECRET_ENCODING_UNSPECIFIED": 0,
+		"SECRET_ENCODING_RAW":         1,
+		"SECRET_ENCODING_BASE64":      2,
+		"SECRET_ENCODING_HEX":         3,
+		"SECRET_ENCODING_WHSEC":       4,
+	}
+)
+
+func (x SecretEncoding) Enum() *SecretEncoding {
+	p := new(SecretEncoding)
+	*p = x
+	return p
+}
+
+func (x SecretEncoding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SecretEncoding) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookguard_policy_v1_verify_proto_enumTypes[0].Descriptor()
+}
+
+func (SecretEncoding) Type() protoreflect.EnumType {
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[0]
+}
+
+func (x SecretEncoding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SecretEncoding.Descriptor instead.
+func (SecretEncoding) EnumDescriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{0}
+}
+
+// MACConstruction is what a generic HMAC scheme computes over its signed
+// content.
+type MACConstruction int32
+
+const (
+	// hmac.
+	MACConstruction_MAC_CONSTRUCTION_UNSPECIFIED MACConstruction = 0
+	// hmac: HMAC with the secret as key.
+	MACConstruction_MAC_CONSTRUCTION_HMAC MACConstruction = 1
+	// hash: a plain hash of the signed content, which must place the secret
+	// with {secret}.
+	MACConstruction_MAC_CONSTRUCTION_HASH MACConstruction = 2
+)
+
+// Enum value maps for MACConstruction.
+var (
+	MACConstruction_name = map[int32]string{
+		0: "MAC_CONSTRUCTION_UNSPECIFIED",
+		1: "MAC_CONSTRUCTION_HMAC",
+		2: "MAC_CONSTRUCTION_HASH",
+	}
+	MACConstruction_value = map[string]int32{
+		"MAC_CONSTRUCTION_UNSPECIFIED": 0,
+		"MAC_CONSTRUCTION_HMAC":        1,
+		"MAC_CONSTRUCTION_HASH":        2,
+	}
+)
+
+func (x MACConstruction) Enum() *MACConstruction {
+	p := new(MACConstruction)
+	*p = x
+	return p
+}
+
+func (x MACConstruction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MACConstruction) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookguard_policy_v1_verify_proto_enumTypes[1].Descriptor()
+}
+
+func (MACConstruction) Type() protoreflect.EnumType {
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[1]
+}
+
+func (x MACConstruction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MACConstruction.Descriptor instead.
+func (MACConstruction) EnumDescriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{1}
+}
+
 // HMACAlgorithm is the hash of a generic HMAC scheme.
 type HMACAlgorithm int32
 
@@ -71,11 +188,11 @@ func (x HMACAlgorithm) String() string {
 }
 
 func (HMACAlgorithm) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_verify_proto_enumTypes[0].Descriptor()
+	return file_hookguard_policy_v1_verify_proto_enumTypes[2].Descriptor()
 }
 
 func (HMACAlgorithm) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_verify_proto_enumTypes[0]
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[2]
 }
 
 func (x HMACAlgorithm) Number() protoreflect.EnumNumber {
@@ -84,7 +201,7 @@ func (x HMACAlgorithm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HMACAlgorithm.Descriptor instead.
 func (HMACAlgorithm) EnumDescriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{0}
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{2}
 }
 
 // SignatureEncoding is how a generic HMAC scheme spells its signatures.
@@ -128,11 +245,11 @@ func (x SignatureEncoding) String() string {
 }
 
 func (SignatureEncoding) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_verify_proto_enumTypes[1].Descriptor()
+	return file_hookguard_policy_v1_verify_proto_enumTypes[3].Descriptor()
 }
 
 func (SignatureEncoding) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_verify_proto_enumTypes[1]
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[3]
 }
 
 func (x SignatureEncoding) Number() protoreflect.EnumNumber {
@@ -141,7 +258,7 @@ func (x SignatureEncoding) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SignatureEncoding.Descriptor instead.
 func (SignatureEncoding) EnumDescriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{1}
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{3}
 }
 
 // TimestampUnit is the unit of a generic HMAC scheme's Unix timestamp.
@@ -154,6 +271,9 @@ const (
 	TimestampUnit_TIMESTAMP_UNIT_S TimestampUnit = 1
 	// ms: milliseconds.
 	TimestampUnit_TIMESTAMP_UNIT_MS TimestampUnit = 2
+	// rfc3339: an RFC 3339 date and time, such as 2026-01-02T15:04:05Z,
+	// signed as sent.
+	TimestampUnit_TIMESTAMP_UNIT_RFC3339 TimestampUnit = 3
 )
 
 // Enum value maps for TimestampUnit.
@@ -162,11 +282,13 @@ var (
 		0: "TIMESTAMP_UNIT_UNSPECIFIED",
 		1: "TIMESTAMP_UNIT_S",
 		2: "TIMESTAMP_UNIT_MS",
+		3: "TIMESTAMP_UNIT_RFC3339",
 	}
 	TimestampUnit_value = map[string]int32{
 		"TIMESTAMP_UNIT_UNSPECIFIED": 0,
 		"TIMESTAMP_UNIT_S":           1,
 		"TIMESTAMP_UNIT_MS":          2,
+		"TIMESTAMP_UNIT_RFC3339":     3,
 	}
 )
 
@@ -181,11 +303,11 @@ func (x TimestampUnit) String() string {
 }
 
 func (TimestampUnit) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_verify_proto_enumTypes[2].Descriptor()
+	return file_hookguard_policy_v1_verify_proto_enumTypes[4].Descriptor()
 }
 
 func (TimestampUnit) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_verify_proto_enumTypes[2]
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[4]
 }
 
 func (x TimestampUnit) Number() protoreflect.EnumNumber {
@@ -194,7 +316,7 @@ func (x TimestampUnit) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TimestampUnit.Descriptor instead.
 func (TimestampUnit) EnumDescriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{2}
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{4}
 }
 
 // HTTPSignatureAlgorithm is an RFC 9421 algorithm hookguard verifies, named
@@ -239,11 +361,11 @@ func (x HTTPSignatureAlgorithm) String() string {
 }
 
 func (HTTPSignatureAlgorithm) Descriptor() protoreflect.EnumDescriptor {
-	return file_hookguard_policy_v1_verify_proto_enumTypes[3].Descriptor()
+	return file_hookguard_policy_v1_verify_proto_enumTypes[5].Descriptor()
 }
 
 func (HTTPSignatureAlgorithm) Type() protoreflect.EnumType {
-	return &file_hookguard_policy_v1_verify_proto_enumTypes[3]
+	return &file_hookguard_policy_v1_verify_proto_enumTypes[5]
 }
 
 func (x HTTPSignatureAlgorithm) Number() protoreflect.EnumNumber {
@@ -252,7 +374,7 @@ func (x HTTPSignatureAlgorithm) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HTTPSignatureAlgorithm.Descriptor instead.
 func (HTTPSignatureAlgorithm) EnumDescriptor() ([]byte, []int) {
-	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{3}
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{5}
 }
 
 // Verify names one signature scheme.
@@ -281,6 +403,8 @@ type Verify struct {
 	//	*Verify_Mailgun
 	//	*Verify_Hmac
 	//	*Verify_HttpMessageSignatures
+	//	*Verify_Provider
+	//	*Verify_BasicAuth
 	Scheme        isVerify_Scheme `protobuf_oneof:"scheme"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -494,6 +618,24 @@ func (x *Verify) GetHttpMessageSignatures() *HTTPMessageSignaturesVerify {
 	return nil
 }
 
+func (x *Verify) GetProvider() *ProviderVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_Provider); ok {
+			return x.Provider
+		}
+	}
+	return nil
+}
+
+func (x *Verify) GetBasicAuth() *BasicAuthVerify {
+	if x != nil {
+		if x, ok := x.Scheme.(*Verify_BasicAuth); ok {
+			return x.BasicAuth
+		}
+	}
+	return nil
+}
+
 type isVerify_Scheme interface {
 	isVerify_Scheme()
 }
@@ -593,6 +735,16 @@ type Verify_HttpMessageSignatures struct {
 	HttpMessageSignatures *HTTPMessageSignaturesVerify `protobuf:"bytes,19,opt,name=http_message_signatures,json=httpMessageSignatures,proto3,oneof"`
 }
 
+type Verify_Provider struct {
+	// A provider of hookguard's catalog, by name (`hookguard providers`).
+	Provider *ProviderVerify `protobuf:"bytes,20,opt,name=provider,proto3,oneof"`
+}
+
+type Verify_BasicAuth struct {
+	// HTTP Basic authentication (Postmark, Pipedrive, Chargebee).
+	BasicAuth *BasicAuthVerify `protobuf:"bytes,21,opt,name=basic_auth,json=basicAuth,proto3,oneof"`
+}
+
 func (*Verify_Github) isVerify_Scheme() {}
 
 func (*Verify_Token) isVerify_Scheme() {}
@@ -630,6 +782,10 @@ func (*Verify_Mailgun) isVerify_Scheme() {}
 func (*Verify_Hmac) isVerify_Scheme() {}
 
 func (*Verify_HttpMessageSignatures) isVerify_Scheme() {}
+
+func (*Verify_Provider) isVerify_Scheme() {}
+
+func (*Verify_BasicAuth) isVerify_Scheme() {}
 
 // SecretRef points at a secret. Secret values never appear in policy files.
 type SecretRef struct {
@@ -1708,7 +1864,8 @@ type HMACVerify struct {
 	Secrets []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
 	// The hash: sha1, sha256 (default) or sha512.
 	Algorithm HMACAlgorithm `protobuf:"varint,2,opt,name=algorithm,proto3,enum=hookguard.policy.v1.HMACAlgorithm" json:"algorithm,omitempty"`
-	// Header carrying the signature. Required.
+	// Header carrying the signature. Required unless query_parameter is
+	// set.
 	Header string `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
 	// Text before each signature, e.g. "sha256=" or "v1=". A list entry
 	// without it is skipped as another version.
@@ -1717,15 +1874,17 @@ type HMACVerify struct {
 	// (padding optional).
 	Encoding SignatureEncoding `protobuf:"varint,5,opt,name=encoding,proto3,enum=hookguard.policy.v1.SignatureEncoding" json:"encoding,omitempty"`
 	// What is signed: literal text and the placeholders {id}, {timestamp},
-	// {body}, {method}, {path} and {url}. Must include {body}. Default
-	// "{body}".
+	// {body}, {method}, {path}, {url}, {form} (the form parameters of a
+	// urlencoded body, sorted by name, each as name then value, as Twilio
+	// signs them) and, for construction hash, {secret}. Must include {body}
+	// or {form}. Default "{body}".
 	SignedContent string `protobuf:"bytes,6,opt,name=signed_content,json=signedContent,proto3" json:"signed_content,omitempty"`
 	// Header carrying the delivery id, required by {id}.
 	IdHeader string `protobuf:"bytes,7,opt,name=id_header,json=idHeader,proto3" json:"id_header,omitempty"`
 	// Header carrying the timestamp, required by {timestamp}; when set, the
 	// timestamp is checked against tolerance.
 	TimestampHeader string `protobuf:"bytes,8,opt,name=timestamp_header,json=timestampHeader,proto3" json:"timestamp_header,omitempty"`
-	// Unit of the timestamp: s (default) or ms.
+	// Unit of the timestamp: s (default), ms or rfc3339.
 	TimestampUnit TimestampUnit `protobuf:"varint,9,opt,name=timestamp_unit,json=timestampUnit,proto3,enum=hookguard.policy.v1.TimestampUnit" json:"timestamp_unit,omitempty"`
 	// How far the timestamp may be from hookguard's clock, in either
 	// direction: a Go duration such as "5m" or "90s", at most 24h. Default
@@ -1733,9 +1892,28 @@ type HMACVerify struct {
 	Tolerance string `protobuf:"bytes,10,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
 	// Separates several signatures in the header, e.g. "," or " ". Empty
 	// means one signature.
-	Separator     string `protobuf:"bytes,11,opt,name=separator,proto3" json:"separator,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Separator string `protobuf:"bytes,11,opt,name=separator,proto3" json:"separator,omitempty"`
+	// Further headers carrying signatures, read as header is, such as the
+	// secondary key's signature (Box) or one header per key (DocuSign). A
+	// signature in any of them may match; at least one must be present.
+	MoreHeaders []string `protobuf:"bytes,12,rep,name=more_headers,json=moreHeaders,proto3" json:"more_headers,omitempty"`
+	// Key of the signature list entry carrying the timestamp, such as "t"
+	// for `t=<ts>,v1=<sig>`, instead of timestamp_header: the entries are
+	// split on separator, and the signatures are the entries with prefix
+	// (e.g. "v1="). Requires separator and {timestamp}.
+	TimestampKey string `protobuf:"bytes,13,opt,name=timestamp_key,json=timestampKey,proto3" json:"timestamp_key,omitempty"`
+	// How the secrets are written: raw bytes as given (default), base64,
+	// hex, or whsec (`whsec_` followed by base64).
+	SecretEncoding SecretEncoding `protobuf:"varint,14,opt,name=secret_encoding,json=secretEncoding,proto3,enum=hookguard.policy.v1.SecretEncoding" json:"secret_encoding,omitempty"`
+	// What is computed: an HMAC of signed_content (default), or hash, a
+	// plain hash of signed_content with the secret placed by {secret}, for
+	// providers that use one (it resists forgery less well than an HMAC).
+	Construction MACConstruction `protobuf:"varint,15,opt,name=construction,proto3,enum=hookguard.policy.v1.MACConstruction" json:"construction,omitempty"`
+	// Query parameter carrying the signature, for providers that send it in
+	// the URL rather than a header (PandaDoc); header is then not needed.
+	QueryParameter string `protobuf:"bytes,16,opt,name=query_parameter,json=queryParameter,proto3" json:"query_parameter,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HMACVerify) Reset() {
@@ -1841,6 +2019,41 @@ func (x *HMACVerify) GetTolerance() string {
 func (x *HMACVerify) GetSeparator() string {
 	if x != nil {
 		return x.Separator
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetMoreHeaders() []string {
+	if x != nil {
+		return x.MoreHeaders
+	}
+	return nil
+}
+
+func (x *HMACVerify) GetTimestampKey() string {
+	if x != nil {
+		return x.TimestampKey
+	}
+	return ""
+}
+
+func (x *HMACVerify) GetSecretEncoding() SecretEncoding {
+	if x != nil {
+		return x.SecretEncoding
+	}
+	return SecretEncoding_SECRET_ENCODING_UNSPECIFIED
+}
+
+func (x *HMACVerify) GetConstruction() MACConstruction {
+	if x != nil {
+		return x.Construction
+	}
+	return MACConstruction_MAC_CONSTRUCTION_UNSPECIFIED
+}
+
+func (x *HMACVerify) GetQueryParameter() string {
+	if x != nil {
+		return x.QueryParameter
 	}
 	return ""
 }
@@ -1982,11 +2195,175 @@ func (x *HTTPSignatureKey) GetKey() *SecretRef {
 	return nil
 }
 
+// ProviderVerify verifies a provider of hookguard's catalog by name: the
+// catalog holds its mechanism, headers, encodings and defaults (`hookguard
+// providers` lists them), the policy its secrets and options. An option
+// the provider does not take is an error.
+type ProviderVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The provider's name or an alias, as `hookguard providers` lists them,
+	// such as `aftership`, `sns` or `aws_sns`. Required.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The provider's secrets: signing secrets, tokens, or `user:password`
+	// for Basic authentication, as the provider shows them. Every one is
+	// tried, so old and new are both accepted during a rotation.
+	Secrets []*SecretRef `protobuf:"bytes,2,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// Public keys, for providers that sign with a private key (Discord,
+	// SendGrid). Every one is tried.
+	PublicKeys []*SecretRef `protobuf:"bytes,3,rep,name=public_keys,json=publicKeys,proto3" json:"public_keys,omitempty"`
+	// How far a signed timestamp may be from hookguard's clock, in either
+	// direction: a Go duration such as "5m" or "90s", at most 24h. Default
+	// the provider's documented tolerance, else 5m. Only for providers that
+	// sign a timestamp.
+	Tolerance string `protobuf:"bytes,4,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	// A signature version other than the newest, which is the default, for
+	// providers that have several (HubSpot `v2`, GitHub `sha1`).
+	Version string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// The notification URL exactly as configured at the provider, for
+	// providers that sign it (Square).
+	NotificationUrl string `protobuf:"bytes,6,opt,name=notification_url,json=notificationUrl,proto3" json:"notification_url,omitempty"`
+	// Verify tokens, for providers whose subscription handshake checks one
+	// (Meta).
+	VerifyTokens  []*SecretRef `protobuf:"bytes,7,rep,name=verify_tokens,json=verifyTokens,proto3" json:"verify_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProviderVerify) Reset() {
+	*x = ProviderVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProviderVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProviderVerify) ProtoMessage() {}
+
+func (x *ProviderVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProviderVerify.ProtoReflect.Descriptor instead.
+func (*ProviderVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ProviderVerify) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProviderVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ProviderVerify) GetPublicKeys() []*SecretRef {
+	if x != nil {
+		return x.PublicKeys
+	}
+	return nil
+}
+
+func (x *ProviderVerify) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+func (x *ProviderVerify) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ProviderVerify) GetNotificationUrl() string {
+	if x != nil {
+		return x.NotificationUrl
+	}
+	return ""
+}
+
+func (x *ProviderVerify) GetVerifyTokens() []*SecretRef {
+	if x != nil {
+		return x.VerifyTokens
+	}
+	return nil
+}
+
+// BasicAuthVerify checks `Authorization: Basic <base64 user:password>`
+// against the configured credentials. Credentials sign nothing, so a
+// captured request can be replayed: these endpoints have no replay
+// protection, and `hookguard validate` warns about them. The header is
+// always removed before the request goes upstream.
+type BasicAuthVerify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Accepted credentials, each `user:password`. Every one is tried.
+	Secrets       []*SecretRef `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BasicAuthVerify) Reset() {
+	*x = BasicAuthVerify{}
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BasicAuthVerify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BasicAuthVerify) ProtoMessage() {}
+
+func (x *BasicAuthVerify) ProtoReflect() protoreflect.Message {
+	mi := &file_hookguard_policy_v1_verify_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BasicAuthVerify.ProtoReflect.Descriptor instead.
+func (*BasicAuthVerify) Descriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_verify_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BasicAuthVerify) GetSecrets() []*SecretRef {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
 var File_hookguard_policy_v1_verify_proto protoreflect.FileDescriptor
 
 const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\n" +
-	" hookguard/policy/v1/verify.proto\x12\x13hookguard.policy.v1\"\xe7\t\n" +
+	" hookguard/policy/v1/verify.proto\x12\x13hookguard.policy.v1\"\xf1\n" +
+	"\n" +
 	"\x06Verify\x12;\n" +
 	"\x06github\x18\x01 \x01(\v2!.hookguard.policy.v1.GitHubVerifyH\x00R\x06github\x128\n" +
 	"\x05token\x18\x02 \x01(\v2 .hookguard.policy.v1.TokenVerifyH\x00R\x05token\x12;\n" +
@@ -2007,7 +2384,10 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\x06twitch\x18\x10 \x01(\v2!.hookguard.policy.v1.TwitchVerifyH\x00R\x06twitch\x12>\n" +
 	"\amailgun\x18\x11 \x01(\v2\".hookguard.policy.v1.MailgunVerifyH\x00R\amailgun\x125\n" +
 	"\x04hmac\x18\x12 \x01(\v2\x1f.hookguard.policy.v1.HMACVerifyH\x00R\x04hmac\x12j\n" +
-	"\x17http_message_signatures\x18\x13 \x01(\v20.hookguard.policy.v1.HTTPMessageSignaturesVerifyH\x00R\x15httpMessageSignaturesB\b\n" +
+	"\x17http_message_signatures\x18\x13 \x01(\v20.hookguard.policy.v1.HTTPMessageSignaturesVerifyH\x00R\x15httpMessageSignatures\x12A\n" +
+	"\bprovider\x18\x14 \x01(\v2#.hookguard.policy.v1.ProviderVerifyH\x00R\bprovider\x12E\n" +
+	"\n" +
+	"basic_auth\x18\x15 \x01(\v2$.hookguard.policy.v1.BasicAuthVerifyH\x00R\tbasicAuthB\b\n" +
 	"\x06scheme\"?\n" +
 	"\tSecretRef\x12\x12\n" +
 	"\x03env\x18\x01 \x01(\tH\x00R\x03env\x12\x14\n" +
@@ -2067,7 +2447,7 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"g\n" +
 	"\rMailgunVerify\x128\n" +
 	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12\x1c\n" +
-	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"\xf2\x03\n" +
+	"\ttolerance\x18\x02 \x01(\tR\ttolerance\"\xfb\x05\n" +
 	"\n" +
 	"HMACVerify\x128\n" +
 	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12@\n" +
@@ -2081,7 +2461,12 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\x0etimestamp_unit\x18\t \x01(\x0e2\".hookguard.policy.v1.TimestampUnitR\rtimestampUnit\x12\x1c\n" +
 	"\ttolerance\x18\n" +
 	" \x01(\tR\ttolerance\x12\x1c\n" +
-	"\tseparator\x18\v \x01(\tR\tseparator\"\xa7\x01\n" +
+	"\tseparator\x18\v \x01(\tR\tseparator\x12!\n" +
+	"\fmore_headers\x18\f \x03(\tR\vmoreHeaders\x12#\n" +
+	"\rtimestamp_key\x18\r \x01(\tR\ftimestampKey\x12L\n" +
+	"\x0fsecret_encoding\x18\x0e \x01(\x0e2#.hookguard.policy.v1.SecretEncodingR\x0esecretEncoding\x12H\n" +
+	"\fconstruction\x18\x0f \x01(\x0e2$.hookguard.policy.v1.MACConstructionR\fconstruction\x12'\n" +
+	"\x0fquery_parameter\x18\x10 \x01(\tR\x0equeryParameter\"\xa7\x01\n" +
 	"\x1bHTTPMessageSignaturesVerify\x129\n" +
 	"\x04keys\x18\x01 \x03(\v2%.hookguard.policy.v1.HTTPSignatureKeyR\x04keys\x12/\n" +
 	"\x13required_components\x18\x02 \x03(\tR\x12requiredComponents\x12\x1c\n" +
@@ -2089,7 +2474,28 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\x10HTTPSignatureKey\x12\x14\n" +
 	"\x05keyid\x18\x01 \x01(\tR\x05keyid\x12I\n" +
 	"\talgorithm\x18\x02 \x01(\x0e2+.hookguard.policy.v1.HTTPSignatureAlgorithmR\talgorithm\x120\n" +
-	"\x03key\x18\x03 \x01(\v2\x1e.hookguard.policy.v1.SecretRefR\x03key*~\n" +
+	"\x03key\x18\x03 \x01(\v2\x1e.hookguard.policy.v1.SecretRefR\x03key\"\xc7\x02\n" +
+	"\x0eProviderVerify\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
+	"\asecrets\x18\x02 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets\x12?\n" +
+	"\vpublic_keys\x18\x03 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\n" +
+	"publicKeys\x12\x1c\n" +
+	"\ttolerance\x18\x04 \x01(\tR\ttolerance\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12)\n" +
+	"\x10notification_url\x18\x06 \x01(\tR\x0fnotificationUrl\x12C\n" +
+	"\rverify_tokens\x18\a \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\fverifyTokens\"K\n" +
+	"\x0fBasicAuthVerify\x128\n" +
+	"\asecrets\x18\x01 \x03(\v2\x1e.hookguard.policy.v1.SecretRefR\asecrets*\x9a\x01\n" +
+	"\x0eSecretEncoding\x12\x1f\n" +
+	"\x1bSECRET_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13SECRET_ENCODING_RAW\x10\x01\x12\x1a\n" +
+	"\x16SECRET_ENCODING_BASE64\x10\x02\x12\x17\n" +
+	"\x13SECRET_ENCODING_HEX\x10\x03\x12\x19\n" +
+	"\x15SECRET_ENCODING_WHSEC\x10\x04*i\n" +
+	"\x0fMACConstruction\x12 \n" +
+	"\x1cMAC_CONSTRUCTION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15MAC_CONSTRUCTION_HMAC\x10\x01\x12\x19\n" +
+	"\x15MAC_CONSTRUCTION_HASH\x10\x02*~\n" +
 	"\rHMACAlgorithm\x12\x1e\n" +
 	"\x1aHMAC_ALGORITHM_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13HMAC_ALGORITHM_SHA1\x10\x01\x12\x19\n" +
@@ -2099,11 +2505,12 @@ const file_hookguard_policy_v1_verify_proto_rawDesc = "" +
 	"\x1eSIGNATURE_ENCODING_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SIGNATURE_ENCODING_HEX\x10\x01\x12\x1d\n" +
 	"\x19SIGNATURE_ENCODING_BASE64\x10\x02\x12 \n" +
-	"\x1cSIGNATURE_ENCODING_BASE64URL\x10\x03*\\\n" +
+	"\x1cSIGNATURE_ENCODING_BASE64URL\x10\x03*x\n" +
 	"\rTimestampUnit\x12\x1e\n" +
 	"\x1aTIMESTAMP_UNIT_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TIMESTAMP_UNIT_S\x10\x01\x12\x15\n" +
-	"\x11TIMESTAMP_UNIT_MS\x10\x02*\xc2\x01\n" +
+	"\x11TIMESTAMP_UNIT_MS\x10\x02\x12\x1a\n" +
+	"\x16TIMESTAMP_UNIT_RFC3339\x10\x03*\xc2\x01\n" +
 	"\x16HTTPSignatureAlgorithm\x12(\n" +
 	"$HTTP_SIGNATURE_ALGORITHM_UNSPECIFIED\x10\x00\x12(\n" +
 	"$HTTP_SIGNATURE_ALGORITHM_HMAC_SHA256\x10\x01\x12$\n" +
@@ -2122,87 +2529,99 @@ func file_hookguard_policy_v1_verify_proto_rawDescGZIP() []byte {
 	return file_hookguard_policy_v1_verify_proto_rawDescData
 }
 
-var file_hookguard_policy_v1_verify_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hookguard_policy_v1_verify_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_hookguard_policy_v1_verify_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_hookguard_policy_v1_verify_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_hookguard_policy_v1_verify_proto_goTypes = []any{
-	(HMACAlgorithm)(0),                  // 0: hookguard.policy.v1.HMACAlgorithm
-	(SignatureEncoding)(0),              // 1: hookguard.policy.v1.SignatureEncoding
-	(TimestampUnit)(0),                  // 2: hookguard.policy.v1.TimestampUnit
-	(HTTPSignatureAlgorithm)(0),         // 3: hookguard.policy.v1.HTTPSignatureAlgorithm
-	(*Verify)(nil),                      // 4: hookguard.policy.v1.Verify
-	(*SecretRef)(nil),                   // 5: hookguard.policy.v1.SecretRef
-	(*GitHubVerify)(nil),                // 6: hookguard.policy.v1.GitHubVerify
-	(*TokenVerify)(nil),                 // 7: hookguard.policy.v1.TokenVerify
-	(*StripeVerify)(nil),                // 8: hookguard.policy.v1.StripeVerify
-	(*SlackVerify)(nil),                 // 9: hookguard.policy.v1.SlackVerify
-	(*StandardWebhooksVerify)(nil),      // 10: hookguard.policy.v1.StandardWebhooksVerify
-	(*ShopifyVerify)(nil),               // 11: hookguard.policy.v1.ShopifyVerify
-	(*TwilioVerify)(nil),                // 12: hookguard.policy.v1.TwilioVerify
-	(*DiscordVerify)(nil),               // 13: hookguard.policy.v1.DiscordVerify
-	(*SendGridVerify)(nil),              // 14: hookguard.policy.v1.SendGridVerify
-	(*SquareVerify)(nil),                // 15: hookguard.policy.v1.SquareVerify
-	(*ZoomVerify)(nil),                  // 16: hookguard.policy.v1.ZoomVerify
-	(*LinearVerify)(nil),                // 17: hookguard.policy.v1.LinearVerify
-	(*MetaVerify)(nil),                  // 18: hookguard.policy.v1.MetaVerify
-	(*PagerDutyVerify)(nil),             // 19: hookguard.policy.v1.PagerDutyVerify
-	(*PaddleVerify)(nil),                // 20: hookguard.policy.v1.PaddleVerify
-	(*TwitchVerify)(nil),                // 21: hookguard.policy.v1.TwitchVerify
-	(*MailgunVerify)(nil),               // 22: hookguard.policy.v1.MailgunVerify
-	(*HMACVerify)(nil),                  // 23: hookguard.policy.v1.HMACVerify
-	(*HTTPMessageSignaturesVerify)(nil), // 24: hookguard.policy.v1.HTTPMessageSignaturesVerify
-	(*HTTPSignatureKey)(nil),            // 25: hookguard.policy.v1.HTTPSignatureKey
+	(SecretEncoding)(0),                 // 0: hookguard.policy.v1.SecretEncoding
+	(MACConstruction)(0),                // 1: hookguard.policy.v1.MACConstruction
+	(HMACAlgorithm)(0),                  // 2: hookguard.policy.v1.HMACAlgorithm
+	(SignatureEncoding)(0),              // 3: hookguard.policy.v1.SignatureEncoding
+	(TimestampUnit)(0),                  // 4: hookguard.policy.v1.TimestampUnit
+	(HTTPSignatureAlgorithm)(0),         // 5: hookguard.policy.v1.HTTPSignatureAlgorithm
+	(*Verify)(nil),                      // 6: hookguard.policy.v1.Verify
+	(*SecretRef)(nil),                   // 7: hookguard.policy.v1.SecretRef
+	(*GitHubVerify)(nil),                // 8: hookguard.policy.v1.GitHubVerify
+	(*TokenVerify)(nil),                 // 9: hookguard.policy.v1.TokenVerify
+	(*StripeVerify)(nil),                // 10: hookguard.policy.v1.StripeVerify
+	(*SlackVerify)(nil),                 // 11: hookguard.policy.v1.SlackVerify
+	(*StandardWebhooksVerify)(nil),      // 12: hookguard.policy.v1.StandardWebhooksVerify
+	(*ShopifyVerify)(nil),               // 13: hookguard.policy.v1.ShopifyVerify
+	(*TwilioVerify)(nil),                // 14: hookguard.policy.v1.TwilioVerify
+	(*DiscordVerify)(nil),               // 15: hookguard.policy.v1.DiscordVerify
+	(*SendGridVerify)(nil),              // 16: hookguard.policy.v1.SendGridVerify
+	(*SquareVerify)(nil),                // 17: hookguard.policy.v1.SquareVerify
+	(*ZoomVerify)(nil),                  // 18: hookguard.policy.v1.ZoomVerify
+	(*LinearVerify)(nil),                // 19: hookguard.policy.v1.LinearVerify
+	(*MetaVerify)(nil),                  // 20: hookguard.policy.v1.MetaVerify
+	(*PagerDutyVerify)(nil),             // 21: hookguard.policy.v1.PagerDutyVerify
+	(*PaddleVerify)(nil),                // 22: hookguard.policy.v1.PaddleVerify
+	(*TwitchVerify)(nil),                // 23: hookguard.policy.v1.TwitchVerify
+	(*MailgunVerify)(nil),               // 24: hookguard.policy.v1.MailgunVerify
+	(*HMACVerify)(nil),                  // 25: hookguard.policy.v1.HMACVerify
+	(*HTTPMessageSignaturesVerify)(nil), // 26: hookguard.policy.v1.HTTPMessageSignaturesVerify
+	(*HTTPSignatureKey)(nil),            // 27: hookguard.policy.v1.HTTPSignatureKey
+	(*ProviderVerify)(nil),              // 28: hookguard.policy.v1.ProviderVerify
+	(*BasicAuthVerify)(nil),             // 29: hookguard.policy.v1.BasicAuthVerify
 }
 var file_hookguard_policy_v1_verify_proto_depIdxs = []int32{
-	6,  // 0: hookguard.policy.v1.Verify.github:type_name -> hookguard.policy.v1.GitHubVerify
-	7,  // 1: hookguard.policy.v1.Verify.token:type_name -> hookguard.policy.v1.TokenVerify
-	8,  // 2: hookguard.policy.v1.Verify.stripe:type_name -> hookguard.policy.v1.StripeVerify
-	9,  // 3: hookguard.policy.v1.Verify.slack:type_name -> hookguard.policy.v1.SlackVerify
-	10, // 4: hookguard.policy.v1.Verify.standard_webhooks:type_name -> hookguard.policy.v1.StandardWebhooksVerify
-	11, // 5: hookguard.policy.v1.Verify.shopify:type_name -> hookguard.policy.v1.ShopifyVerify
-	12, // 6: hookguard.policy.v1.Verify.twilio:type_name -> hookguard.policy.v1.TwilioVerify
-	13, // 7: hookguard.policy.v1.Verify.discord:type_name -> hookguard.policy.v1.DiscordVerify
-	14, // 8: hookguard.policy.v1.Verify.sendgrid:type_name -> hookguard.policy.v1.SendGridVerify
-	15, // 9: hookguard.policy.v1.Verify.square:type_name -> hookguard.policy.v1.SquareVerify
-	16, // 10: hookguard.policy.v1.Verify.zoom:type_name -> hookguard.policy.v1.ZoomVerify
-	17, // 11: hookguard.policy.v1.Verify.linear:type_name -> hookguard.policy.v1.LinearVerify
-	18, // 12: hookguard.policy.v1.Verify.meta:type_name -> hookguard.policy.v1.MetaVerify
-	19, // 13: hookguard.policy.v1.Verify.pagerduty:type_name -> hookguard.policy.v1.PagerDutyVerify
-	20, // 14: hookguard.policy.v1.Verify.paddle:type_name -> hookguard.policy.v1.PaddleVerify
-	21, // 15: hookguard.policy.v1.Verify.twitch:type_name -> hookguard.policy.v1.TwitchVerify
-	22, // 16: hookguard.policy.v1.Verify.mailgun:type_name -> hookguard.policy.v1.MailgunVerify
-	23, // 17: hookguard.policy.v1.Verify.hmac:type_name -> hookguard.policy.v1.HMACVerify
-	24, // 18: hookguard.policy.v1.Verify.http_message_signatures:type_name -> hookguard.policy.v1.HTTPMessageSignaturesVerify
-	5,  // 19: hookguard.policy.v1.GitHubVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 20: hookguard.policy.v1.TokenVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 21: hookguard.policy.v1.StripeVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 22: hookguard.policy.v1.SlackVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 23: hookguard.policy.v1.StandardWebhooksVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 24: hookguard.policy.v1.StandardWebhooksVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 25: hookguard.policy.v1.ShopifyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 26: hookguard.policy.v1.TwilioVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 27: hookguard.policy.v1.DiscordVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 28: hookguard.policy.v1.SendGridVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 29: hookguard.policy.v1.SquareVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 30: hookguard.policy.v1.ZoomVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 31: hookguard.policy.v1.LinearVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 32: hookguard.policy.v1.MetaVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 33: hookguard.policy.v1.MetaVerify.verify_tokens:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 34: hookguard.policy.v1.PagerDutyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 35: hookguard.policy.v1.PaddleVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 36: hookguard.policy.v1.TwitchVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 37: hookguard.policy.v1.MailgunVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	5,  // 38: hookguard.policy.v1.HMACVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
-	0,  // 39: hookguard.policy.v1.HMACVerify.algorithm:type_name -> hookguard.policy.v1.HMACAlgorithm
-	1,  // 40: hookguard.policy.v1.HMACVerify.encoding:type_name -> hookguard.policy.v1.SignatureEncoding
-	2,  // 41: hookguard.policy.v1.HMACVerify.timestamp_unit:type_name -> hookguard.policy.v1.TimestampUnit
-	25, // 42: hookguard.policy.v1.HTTPMessageSignaturesVerify.keys:type_name -> hookguard.policy.v1.HTTPSignatureKey
-	3,  // 43: hookguard.policy.v1.HTTPSignatureKey.algorithm:type_name -> hookguard.policy.v1.HTTPSignatureAlgorithm
-	5,  // 44: hookguard.policy.v1.HTTPSignatureKey.key:type_name -> hookguard.policy.v1.SecretRef
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	8,  // 0: hookguard.policy.v1.Verify.github:type_name -> hookguard.policy.v1.GitHubVerify
+	9,  // 1: hookguard.policy.v1.Verify.token:type_name -> hookguard.policy.v1.TokenVerify
+	10, // 2: hookguard.policy.v1.Verify.stripe:type_name -> hookguard.policy.v1.StripeVerify
+	11, // 3: hookguard.policy.v1.Verify.slack:type_name -> hookguard.policy.v1.SlackVerify
+	12, // 4: hookguard.policy.v1.Verify.standard_webhooks:type_name -> hookguard.policy.v1.StandardWebhooksVerify
+	13, // 5: hookguard.policy.v1.Verify.shopify:type_name -> hookguard.policy.v1.ShopifyVerify
+	14, // 6: hookguard.policy.v1.Verify.twilio:type_name -> hookguard.policy.v1.TwilioVerify
+	15, // 7: hookguard.policy.v1.Verify.discord:type_name -> hookguard.policy.v1.DiscordVerify
+	16, // 8: hookguard.policy.v1.Verify.sendgrid:type_name -> hookguard.policy.v1.SendGridVerify
+	17, // 9: hookguard.policy.v1.Verify.square:type_name -> hookguard.policy.v1.SquareVerify
+	18, // 10: hookguard.policy.v1.Verify.zoom:type_name -> hookguard.policy.v1.ZoomVerify
+	19, // 11: hookguard.policy.v1.Verify.linear:type_name -> hookguard.policy.v1.LinearVerify
+	20, // 12: hookguard.policy.v1.Verify.meta:type_name -> hookguard.policy.v1.MetaVerify
+	21, // 13: hookguard.policy.v1.Verify.pagerduty:type_name -> hookguard.policy.v1.PagerDutyVerify
+	22, // 14: hookguard.policy.v1.Verify.paddle:type_name -> hookguard.policy.v1.PaddleVerify
+	23, // 15: hookguard.policy.v1.Verify.twitch:type_name -> hookguard.policy.v1.TwitchVerify
+	24, // 16: hookguard.policy.v1.Verify.mailgun:type_name -> hookguard.policy.v1.MailgunVerify
+	25, // 17: hookguard.policy.v1.Verify.hmac:type_name -> hookguard.policy.v1.HMACVerify
+	26, // 18: hookguard.policy.v1.Verify.http_message_signatures:type_name -> hookguard.policy.v1.HTTPMessageSignaturesVerify
+	28, // 19: hookguard.policy.v1.Verify.provider:type_name -> hookguard.policy.v1.ProviderVerify
+	29, // 20: hookguard.policy.v1.Verify.basic_auth:type_name -> hookguard.policy.v1.BasicAuthVerify
+	7,  // 21: hookguard.policy.v1.GitHubVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 22: hookguard.policy.v1.TokenVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 23: hookguard.policy.v1.StripeVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 24: hookguard.policy.v1.SlackVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 25: hookguard.policy.v1.StandardWebhooksVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 26: hookguard.policy.v1.StandardWebhooksVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 27: hookguard.policy.v1.ShopifyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 28: hookguard.policy.v1.TwilioVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 29: hookguard.policy.v1.DiscordVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 30: hookguard.policy.v1.SendGridVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 31: hookguard.policy.v1.SquareVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 32: hookguard.policy.v1.ZoomVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 33: hookguard.policy.v1.LinearVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 34: hookguard.policy.v1.MetaVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 35: hookguard.policy.v1.MetaVerify.verify_tokens:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 36: hookguard.policy.v1.PagerDutyVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 37: hookguard.policy.v1.PaddleVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 38: hookguard.policy.v1.TwitchVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 39: hookguard.policy.v1.MailgunVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 40: hookguard.policy.v1.HMACVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	2,  // 41: hookguard.policy.v1.HMACVerify.algorithm:type_name -> hookguard.policy.v1.HMACAlgorithm
+	3,  // 42: hookguard.policy.v1.HMACVerify.encoding:type_name -> hookguard.policy.v1.SignatureEncoding
+	4,  // 43: hookguard.policy.v1.HMACVerify.timestamp_unit:type_name -> hookguard.policy.v1.TimestampUnit
+	0,  // 44: hookguard.policy.v1.HMACVerify.secret_encoding:type_name -> hookguard.policy.v1.SecretEncoding
+	1,  // 45: hookguard.policy.v1.HMACVerify.construction:type_name -> hookguard.policy.v1.MACConstruction
+	27, // 46: hookguard.policy.v1.HTTPMessageSignaturesVerify.keys:type_name -> hookguard.policy.v1.HTTPSignatureKey
+	5,  // 47: hookguard.policy.v1.HTTPSignatureKey.algorithm:type_name -> hookguard.policy.v1.HTTPSignatureAlgorithm
+	7,  // 48: hookguard.policy.v1.HTTPSignatureKey.key:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 49: hookguard.policy.v1.ProviderVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 50: hookguard.policy.v1.ProviderVerify.public_keys:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 51: hookguard.policy.v1.ProviderVerify.verify_tokens:type_name -> hookguard.policy.v1.SecretRef
+	7,  // 52: hookguard.policy.v1.BasicAuthVerify.secrets:type_name -> hookguard.policy.v1.SecretRef
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_verify_proto_init() }
@@ -2230,6 +2649,8 @@ func file_hookguard_policy_v1_verify_proto_init() {
 		(*Verify_Mailgun)(nil),
 		(*Verify_Hmac)(nil),
 		(*Verify_HttpMessageSignatures)(nil),
+		(*Verify_Provider)(nil),
+		(*Verify_BasicAuth)(nil),
 	}
 	file_hookguard_policy_v1_verify_proto_msgTypes[1].OneofWrappers = []any{
 		(*SecretRef_Env)(nil),
@@ -2240,8 +2661,8 @@ func file_hookguard_policy_v1_verify_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_verify_proto_rawDesc), len(file_hookguard_policy_v1_verify_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   22,
+			NumEnums:      6,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -401,7 +401,7 @@ func (x *Request) GetEndpoint() string {
 type Sign struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The scheme, as named in a policy's verify block, such as github.
-	// Required.
+	// Required unless provider is set.
 	Scheme string `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
 	// Which test secret to sign with: a key of secrets.env or secrets.files.
 	// Optional when the file has exactly one secret. For an asymmetric scheme
@@ -412,7 +412,12 @@ type Sign struct {
 	// The signed timestamp, RFC 3339; default the case's clock.
 	Time string `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
 	// The key id, for HTTP message signatures.
-	KeyId         string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	KeyId string `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// A provider of the catalog (`hookguard providers`), instead of scheme:
+	// the request is signed as that provider sends it.
+	Provider string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	// With provider, a signature version other than the newest.
+	Version       string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,6 +483,20 @@ func (x *Sign) GetTime() string {
 func (x *Sign) GetKeyId() string {
 	if x != nil {
 		return x.KeyId
+	}
+	return ""
+}
+
+func (x *Sign) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Sign) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -728,13 +747,15 @@ const file_hookguard_policytest_v1_policytest_proto_rawDesc = "" +
 	"\bendpoint\x18\f \x01(\tR\bendpoint\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"q\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x01\n" +
 	"\x04Sign\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\tR\x02id\x12\x12\n" +
 	"\x04time\x18\x04 \x01(\tR\x04time\x12\x15\n" +
-	"\x06key_id\x18\x05 \x01(\tR\x05keyId\"\xae\x04\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12\x18\n" +
+	"\aversion\x18\a \x01(\tR\aversion\"\xae\x04\n" +
 	"\x06Expect\x12\x1a\n" +
 	"\bdecision\x18\x01 \x01(\tR\bdecision\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x16\n" +
