@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,6 +111,8 @@ func TestMisspelledFieldsFail(t *testing.T) {
 		{"kubernetes/base/networkpolicy.yaml", "namespaceSelector:", "namespaceSelecter:"},
 		{"kubernetes/base/kustomization.yaml", "configMapGenerator:", "configMapGenerators:"},
 		{"kubernetes/istio/deployment.yaml", "volumeMounts:", "volumeMount:"},
+		{"kubernetes/redis/deployment.yaml", "secretKeyRef:", "secretKeyref:"},
+		{"kubernetes/redis/kustomization.yaml", "patches:", "patch:"},
 		{"istio/meshconfig.yaml", "packAsBytes: true", "packAsByte: true"},
 		{"istio/meshconfig.yaml", "failOpen: false", "failopen: false"},
 		{"istio/authorizationpolicy-gateway.yaml", "action: CUSTOM", "actoin: CUSTOM"},
@@ -610,4 +613,35 @@ func checkNetworkPolicy(t *testing.T, r rendered, gatewayNS string) {
 			t.Errorf("port %d is reached from %v, want only namespace %s", port, reach[port], want)
 		}
 	}
+}
+
+// The Redis overlay runs the base Deployment with --state from a Secret
+// (the URL holds the password), and changes nothing else.
+func TestKubernetesRedisOverlay(t *testing.T) {
+	r := render(t, filepath.Join(envoyDir(t), "kubernetes", "redis"))
+	d := checkWorkload(t, r)
+	base := render(t, filepath.Join(envoyDir(t), "kubernetes", "base"))
+	if got, want := flags(t, d), flags(t, base.get(t, "Deployment", "hookguard").Value.(*appsv1.Deployment)); !maps.Equal(got, want) {
+		t.Errorf("redis overlay flags %v, want the base's %v", got, want)
+	}
+	if len(r) != len(base) {
+		t.Errorf("redis overlay renders %d objects, the base %d: Redis itself is the user's", len(r), len(base))
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	state, ok := env["HOOKGUARD_STATE"]
+	if !ok || state.Value != "" || state.ValueFrom == nil || state.ValueFrom.SecretKeyRef == nil ||
+		state.ValueFrom.SecretKeyRef.Name != "hookguard-redis" || state.ValueFrom.SecretKeyRef.Key != "url" ||
+		state.ValueFrom.SecretKeyRef.Optional != nil && *state.ValueFrom.SecretKeyRef.Optional {
+		t.Errorf("HOOKGUARD_STATE %+v: want it from Secret hookguard-redis, key url, required", state)
+	}
+	if env["HOOKGUARD_STATE_PREFIX"].Value == "" || env["HOOKGUARD_STATE_TIMEOUT"].Value == "" {
+		t.Errorf("HOOKGUARD_STATE_PREFIX and HOOKGUARD_STATE_TIMEOUT should be spelled out: %v", env)
+	}
+	if _, ok := env["GOMEMLIMIT"]; !ok {
+		t.Error("the patch dropped the base's GOMEMLIMIT")
+	}
+	checkNetworkPolicy(t, r, "gateway")
 }
