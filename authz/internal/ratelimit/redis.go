@@ -49,7 +49,9 @@ if cost == 0 then
   return {1, math.floor((span - (tat - now)) / interval + 1e-9), 0}
 end
 local after = tat + cost * interval
-redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after - now) / 1000))
+local px = math.ceil((after - now) / 1000)
+if px < 1 then px = 1 end
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', px)
 return {1, math.floor((span - (after - now)) / interval + 1e-9), 0}
 `)
 

@@ -110,6 +110,11 @@ func TestRedisPeekAndCost(t *testing.T) {
 			}
 		}
 	}
+	// A rate so high that a token is less than the clock's resolution
+	// still expires its key.
+	if res, err := l.Take(ctx, authz.LimitKey{Endpoint: "fast", Scope: authz.LimitEndpoint}, authz.Limit{Rate: 1e9, Burst: 1 << 30}, 1, time.Time{}); err != nil || !res.Allowed {
+		t.Fatalf("rate 1e9/s: %+v %v", res, err)
+	}
 	for name, bad := range map[string]struct {
 		key   authz.LimitKey
 		limit authz.Limit
