@@ -115,4 +115,3 @@ func BenchmarkCheckRedis(b *testing.B) {
 		})
 	}
 }
-
