@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,5 +204,35 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("Take still failing 5s after Redis restarted: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRedisBytesPerBucket measures what one source's bucket costs in Redis
+// (INFO memory, used_memory), the figure docs/deploy.md sizes Redis with.
+func TestRedisBytesPerBucket(t *testing.T) {
+	srv := startRedis(t)
+	l := NewRedis(openRedis(t, srv))
+	used := func() int {
+		v, err := srv.Info("memory", "used_memory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	const n = 20000
+	limit := authz.Limit{Rate: 1.0 / 3600, Burst: 10}
+	before := used()
+	for i := uint32(0); i < n; i++ {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		key := authz.LimitKey{Endpoint: "github", Scope: authz.LimitSource, Source: netip.PrefixFrom(a, 32)}
+		if res, err := l.Take(context.Background(), key, limit, 1, time.Time{}); err != nil || !res.Allowed {
+			t.Fatal(res, err)
+		}
+	}
+	per := float64(used()-before) / n
+	t.Logf("%.0f bytes per rate-limit bucket (one key, with TTL)", per)
+	if per < 50 || per > 300 {
+		t.Fatalf("%.0f bytes per bucket: outside the 50..300 the deployment guide assumes", per)
 	}
 }
