@@ -176,3 +176,37 @@ func TestFailureBudgetCompile(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestStateFallbackCompile(t *testing.T) {
+	dir := writeDir(t, map[string]string{"a.yaml": `
+endpoints:
+  - name: default
+    match: {path: /a}
+` + stageSecretRef + `
+  - name: none
+    match: {path: /b}
+    state_fallback: none
+` + stageSecretRef + `
+  - name: local
+    match: {path: /c}
+    state_fallback: LOCAL
+` + stageSecretRef})
+	res, err := Load(dir, Options{Secrets: testSecrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"default": false, "none": false, "local": true} {
+		if got := res.Policy.Endpoint(name).StateFallback; got != want {
+			t.Errorf("%s: StateFallback %v, want %v", name, got, want)
+		}
+	}
+	dir = writeDir(t, map[string]string{"a.yaml": `
+endpoints:
+  - name: bad
+    match: {path: /a}
+    state_fallback: allow
+` + stageSecretRef})
+	if _, err := Load(dir, Options{Secrets: testSecrets}); err == nil || !strings.Contains(err.Error(), "state_fallback") {
+		t.Fatalf("state_fallback: allow: %v", err)
+	}
+}
