@@ -128,24 +128,27 @@ proto-check: tools
 clean:
 	rm -rf bin .demo $(DIST)
 
-## fuzz: every fuzz target of authz/verify (or those FUZZLIST matches) for
-## FUZZTIME each, one at a time and with FUZZPARALLEL workers, so a shared
-## machine keeps a core. A run that fails without writing a failing input
-## is Go's coordinator deadline race (golang/go#75804, fixed in go1.27): it
-## counts as a pass once the target's corpus replays cleanly.
+## fuzz: every fuzz target of every package (or those FUZZLIST matches, in
+## the packages FUZZPKGS lists) for FUZZTIME each, one at a time and with
+## FUZZPARALLEL workers, so a shared machine keeps a core. A run that fails
+## without writing a failing input is Go's coordinator deadline race
+## (golang/go#75804, fixed in go1.27): it counts as a pass once the
+## target's corpus replays cleanly.
 FUZZTIME     ?= 30s
 FUZZPARALLEL ?= 1
 FUZZLIST     ?= ^Fuzz
-FUZZPKG      := ./authz/verify
+FUZZPKGS     ?= $(sort $(patsubst %/,./%,$(dir $(shell git grep -l '^func Fuzz' -- '*_test.go' ':!e2e/conformance'))))
 .PHONY: fuzz
 fuzz:
-	@for t in $$($(GO) test -list '$(FUZZLIST)' $(FUZZPKG) | grep '^Fuzz'); do \
-		echo "== $$t"; \
-		corpus=$(FUZZPKG)/testdata/fuzz/$$t; \
-		before=$$({ ls $$corpus 2>/dev/null || true; } | wc -l); \
-		if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $(FUZZPKG); then \
-			if [ "$$({ ls $$corpus 2>/dev/null || true; } | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
-			$(GO) test -count=1 -run "^$$t$$" $(FUZZPKG) || exit 1; \
-			echo "$$t: stopped at the deadline without a failing input (golang/go#75804); corpus replays cleanly"; \
-		fi; \
+	@for pkg in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '$(FUZZLIST)' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			corpus=$$pkg/testdata/fuzz/$$t; \
+			before=$$({ ls $$corpus 2>/dev/null || true; } | wc -l); \
+			if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg; then \
+				if [ "$$({ ls $$corpus 2>/dev/null || true; } | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
+				$(GO) test -count=1 -run "^$$t$$" $$pkg || exit 1; \
+				echo "$$t: stopped at the deadline without a failing input (golang/go#75804); corpus replays cleanly"; \
+			fi; \
+		done; \
 	done
