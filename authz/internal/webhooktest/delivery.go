@@ -101,12 +101,14 @@ func (e *Endpoint) body(id string, t time.Time) (body []byte, contentType string
 // Deliveries with different ids have different bodies.
 func (e *Endpoint) Delivery(t time.Time, id string) (*Delivery, error) {
 	body, contentType := e.body(id, t)
-	return e.sign("POST", e.Path(), "", body, contentType, id, t)
+	return e.Signed("POST", e.Path(), "", body, contentType, id, t)
 }
 
-// sign signs a request as the endpoint's provider does and returns it as
-// Envoy sends it.
-func (e *Endpoint) sign(method, path, query string, body []byte, contentType, id string, t time.Time) (*Delivery, error) {
+// Signed returns a request to path (and query, if not empty) with body,
+// signed at t with delivery id id as the endpoint's provider signs it, as
+// Envoy sends it. Mailgun signs in the body: its body must carry the
+// signature already.
+func (e *Endpoint) Signed(method, path, query string, body []byte, contentType, id string, t time.Time) (*Delivery, error) {
 	target := path
 	if query != "" {
 		target += "?" + query
@@ -172,12 +174,12 @@ func (e *Endpoint) Handshake(t time.Time) (*Delivery, bool) {
 	switch e.Scheme {
 	case "zoom":
 		body := []byte(`{"event":"endpoint.url_validation","payload":{"plainToken":"plain-` + BodyCanary + `"},"event_ts":1}`)
-		d, err = e.sign("POST", e.Path(), "", body, "application/json", "hs-zoom", t)
+		d, err = e.Signed("POST", e.Path(), "", body, "application/json", "hs-zoom", t)
 	case "discord":
-		d, err = e.sign("POST", e.Path(), "", []byte(`{"type":1,"id":"`+BodyCanary+`"}`), "application/json", "hs-discord", t)
+		d, err = e.Signed("POST", e.Path(), "", []byte(`{"type":1,"id":"`+BodyCanary+`"}`), "application/json", "hs-discord", t)
 	case "twitch":
 		body := []byte(`{"challenge":"challenge-twitch","subscription":{"id":"` + BodyCanary + `"}}`)
-		d, err = e.sign("POST", e.Path(), "", body, "application/json", "hs-twitch", t)
+		d, err = e.Signed("POST", e.Path(), "", body, "application/json", "hs-twitch", t)
 		if err == nil {
 			d.Request.GetAttributes().GetRequest().GetHttp().GetHeaders()[verify.TwitchTypeHeader] = "webhook_callback_verification"
 		}
