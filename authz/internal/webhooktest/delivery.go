@@ -173,7 +173,7 @@ func (e *Endpoint) Handshake(t time.Time) (*Delivery, bool) {
 	)
 	switch e.Scheme {
 	case "zoom":
-		body := []byte(`{"event":"endpoint.url_validation","payload":{"plainToken":"plain-` + BodyCanary + `"},"event_ts":1}`)
+		body := []byte(`{"event":"endpoint.url_validation","payload":{"plainToken":"plain-token"},"canary":"` + BodyCanary + `"}`)
 		d, err = e.Signed("POST", e.Path(), "", body, "application/json", "hs-zoom", t)
 	case "discord":
 		d, err = e.Signed("POST", e.Path(), "", []byte(`{"type":1,"id":"`+BodyCanary+`"}`), "application/json", "hs-discord", t)
