@@ -60,6 +60,7 @@ CONFORMANCE := e2e/conformance
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags soak ./authz/daemon
 	cd $(CONFORMANCE) && $(GO) vet ./...
 
 unit:
