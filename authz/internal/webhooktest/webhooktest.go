@@ -44,8 +44,7 @@ const BodyCanary = "hgbody-4c1d9e"
 type Endpoint struct {
 	// Name is the endpoint's name; it listens on /webhooks/<Name>.
 	Name string
-	// Scheme is the verifier's scheme, as verify.Schemes names it, or
-	// "hmac".
+	// Scheme is the verifier's scheme, as the verify registry names it.
 	Scheme string
 	// Env holds the values of the environment variables the endpoint's
 	// secret references read: what hookguard holds for it.
@@ -94,8 +93,8 @@ const HTTPSigKeyID = "hg-key"
 // SquareURL is the square endpoint's notification_url.
 const SquareURL = "https://" + Host + "/webhooks/square"
 
-// endpoints builds the table: a row for every scheme verify.Schemes lists
-// (TestEveryScheme checks it), and the generic hmac.
+// endpoints builds the table: a row for every scheme of the verify
+// registry (TestEveryScheme checks it).
 func endpoints() []*Endpoint {
 	var out []*Endpoint
 	// add adds an endpoint whose secret is one variable, used as is.
@@ -234,8 +233,7 @@ func AllSecrets() []string {
 	return out
 }
 
-// Schemes lists the schemes the table covers: every one verify.Schemes
-// lists that has a row, plus "hmac".
+// Schemes lists the schemes the table covers, sorted.
 func Schemes() []string {
 	var out []string
 	for _, e := range endpoints() {
