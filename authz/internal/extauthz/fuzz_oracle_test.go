@@ -107,8 +107,9 @@ func TestFuzzOracleCatchesForgeries(t *testing.T) {
 }
 
 // TestFuzzOracleCatchesLooseMatches: an answer that forwards a
-// non-canonical path or authority, or lets a spoofed trust header through,
-// fails the oracle.
+// non-canonical path or authority, lets a spoofed trust header through, or
+// gives a near miss of a strict endpoint to the catch-all, fails the
+// oracle.
 func TestFuzzOracleCatchesLooseMatches(t *testing.T) {
 	fx := newFixture(t, t.TempDir())
 	d := fx.deliveries[0]
@@ -126,6 +127,34 @@ func TestFuzzOracleCatchesLooseMatches(t *testing.T) {
 	if err := fx.verdict(d.Request, allowed()); err != nil {
 		t.Fatalf("the delivery itself: %v", err)
 	}
+	// The catch-all taking a near miss of a stricter endpoint.
+	passed := func() *authv3.CheckResponse {
+		return &authv3.CheckResponse{
+			DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+				"reason": structpb.NewStringValue("signature_missing"), "endpoint": structpb.NewStringValue(catchAll)}},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+				Headers:         []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: authz.HeaderEndpoint, Value: catchAll}}},
+				HeadersToRemove: []string{"x-catch-all-token"},
+			}},
+		}
+	}
+	other := d.Clone()
+	other.GetAttributes().GetRequest().GetHttp().Path = "/webhooks/unknown"
+	if err := fx.verdict(other, passed()); err != nil {
+		t.Fatalf("the catch-all taking a path of its own: %v", err)
+	}
+	for name, edit := range map[string]func(h *authv3.AttributeContext_HttpRequest){
+		"case":         func(h *authv3.AttributeContext_HttpRequest) { h.Path = "/webhooks/GitHub" },
+		"trailing dot": func(h *authv3.AttributeContext_HttpRequest) { h.Path = "/webhooks/github./x" },
+		"HEAD for GET": func(h *authv3.AttributeContext_HttpRequest) { h.Method, h.Path = "HEAD", "/webhooks/meta" },
+	} {
+		req := d.Clone()
+		edit(req.GetAttributes().GetRequest().GetHttp())
+		if err := fx.verdict(req, passed()); err == nil || !strings.Contains(err.Error(), "near miss") {
+			t.Errorf("the catch-all took a near miss (%s): the oracle says %v", name, err)
+		}
+	}
+
 	for name, ops := range map[string][]byte{
 		"dot segment":     append([]byte{opAppendPath, 5}, "/./x/"...),
 		"host with ports": append([]byte{opHost, 25}, "hooks.example.com:443:443"...),

@@ -41,8 +41,8 @@ var t0 = time.Unix(1_750_000_000, 0)
 
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite the seed corpora in testdata/fuzz from webhooktest's deliveries")
 
-// fixture is a server deciding with webhooktest's policy, and the
-// deliveries signed for it.
+// fixture is a server deciding with webhooktest's policy and a broad,
+// weaker catch-all, and the deliveries signed for it.
 type fixture struct {
 	server     *extauthz.Server
 	deliveries []*webhooktest.Delivery // one per endpoint, in name order
@@ -50,8 +50,27 @@ type fixture struct {
 	scheme     map[string]string       // endpoint → scheme
 }
 
+// catchAll is the weaker endpoint a confused request would fall to: every
+// host, every path under /webhooks, GET and HEAD too, DRY_RUN, and a token
+// no delivery carries. Every request it takes goes upstream unverified, so
+// it must take none that a stricter endpoint's path or method nearly
+// matches. Real policies have such endpoints: a partner's token endpoint
+// on a whole prefix, a new endpoint in DRY_RUN.
+const (
+	catchAll     = "catch-all"
+	catchAllYAML = `endpoints:
+  - name: catch-all
+    match: {path_prefix: /webhooks, methods: [GET, HEAD, POST]}
+    verify: {token: {header: x-catch-all-token, secrets: [{env: HG_TOKEN_SECRET}]}}
+    mode: DRY_RUN
+`
+)
+
 func newFixture(tb testing.TB, dir string) *fixture {
 	tb.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "catch-all.yaml"), []byte(catchAllYAML), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	p, err := webhooktest.Load(dir)
 	if err != nil {
 		tb.Fatal(err)
@@ -70,6 +89,7 @@ func newFixture(tb testing.TB, dir string) *fixture {
 		fx.covered[e.Name] = webhooktest.Covered(e.Scheme, webhooktest.ViewOf(d.Request))
 		fx.scheme[e.Name] = e.Scheme
 	}
+	fx.scheme[catchAll] = "token"
 	return fx
 }
 
@@ -136,31 +156,39 @@ func (fx *fixture) verdict(req *authv3.CheckRequest, resp *authv3.CheckResponse)
 	v := webhooktest.ViewOf(req)
 
 	if ok != nil {
-		if resp.GetStatus().GetCode() != 0 || reason != authz.OK {
-			return fmt.Errorf("forwarded with status %v, reason %s: every endpoint enforces, only ok goes upstream", resp.GetStatus(), reason)
-		}
-		scheme := fx.scheme[endpoint]
-		if got := webhooktest.Covered(scheme, v); got != fx.covered[endpoint] {
-			return fmt.Errorf("FORGERY: endpoint %s (%s) allowed a request whose signature covers\n%q\nbut the only delivery signed with its secret covers\n%q",
-				endpoint, scheme, got, fx.covered[endpoint])
+		if resp.GetStatus().GetCode() != 0 {
+			return fmt.Errorf("forwarded with status %v", resp.GetStatus())
 		}
 		set := map[string]string{}
 		for _, h := range ok.GetHeaders() {
 			set[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 		}
-		if set[authz.HeaderEndpoint] != endpoint || set[authz.HeaderVerified] != scheme {
-			return fmt.Errorf("allowed without its endpoint and scheme headers: %v", set)
+		if err := trustHeadersRemoved(v, set, ok.GetHeadersToRemove()); err != nil {
+			return err
 		}
-		remove := ok.GetHeadersToRemove()
-		for name := range v.Header {
-			if trustHeader(name) {
-				if _, own := set[name]; !own && !slices.Contains(remove, name) {
-					return fmt.Errorf("incoming %q reaches the upstream: it passes for one of hookguard's headers", name)
-				}
+		if reason != authz.OK {
+			// Only the DRY_RUN catch-all lets a failure through, and
+			// never as verified.
+			_, verified := set[authz.HeaderVerified]
+			_, id := set[authz.HeaderDeliveryID]
+			if endpoint != catchAll || verified || id || set[authz.HeaderEndpoint] != catchAll {
+				return fmt.Errorf("forwarded with reason %s by %s, headers %v", reason, endpoint, set)
 			}
-		}
-		if scheme == "token" && !slices.Contains(remove, "x-gitlab-token") {
-			return errors.New("the token goes upstream")
+			if !slices.Contains(ok.GetHeadersToRemove(), "x-catch-all-token") {
+				return errors.New("the catch-all's token goes upstream")
+			}
+		} else {
+			scheme := fx.scheme[endpoint]
+			if got := webhooktest.Covered(scheme, v); got != fx.covered[endpoint] {
+				return fmt.Errorf("FORGERY: endpoint %s (%s) allowed a request whose signature covers\n%q\nbut the only delivery signed with its secret covers\n%q",
+					endpoint, scheme, got, fx.covered[endpoint])
+			}
+			if set[authz.HeaderEndpoint] != endpoint || set[authz.HeaderVerified] != scheme {
+				return fmt.Errorf("allowed without its endpoint and scheme headers: %v", set)
+			}
+			if scheme == "token" && !slices.Contains(ok.GetHeadersToRemove(), "x-gitlab-token") {
+				return errors.New("the token goes upstream")
+			}
 		}
 	} else {
 		if resp.GetStatus().GetCode() == 0 {
@@ -183,8 +211,14 @@ func (fx *fixture) verdict(req *authv3.CheckRequest, resp *authv3.CheckResponse)
 	}
 
 	// A path or authority that is not canonical never matches an
-	// endpoint: hookguard must not read a request more loosely than the
+	// endpoint, nor does a near miss of a stricter endpoint reach the
+	// weaker one: hookguard must not read a request more loosely than the
 	// router in front or the upstream behind.
+	if endpoint == catchAll {
+		if err := fx.nearMiss(req, v, endpoint); err != nil {
+			return err
+		}
+	}
 	if endpoint != "" && reason != authz.NonCanonicalRequest {
 		if !webhooktest.CanonicalPath(v.Path) {
 			return fmt.Errorf("non-canonical path %q matched endpoint %s (%s)", v.Path, endpoint, reason)
@@ -192,6 +226,44 @@ func (fx *fixture) verdict(req *authv3.CheckRequest, resp *authv3.CheckResponse)
 		_, named := req.GetAttributes().GetContextExtensions()[authz.EndpointExtension]
 		if c, known := webhooktest.CanonicalAuthority(v.Host); known && !c && !named {
 			return fmt.Errorf("non-canonical authority %q matched endpoint %s (%s)", v.Host, endpoint, reason)
+		}
+	}
+	return nil
+}
+
+// trustHeadersRemoved checks that every incoming header that passes for
+// one of hookguard's own is removed or overwritten.
+func trustHeadersRemoved(v webhooktest.View, set map[string]string, remove []string) error {
+	for name := range v.Header {
+		if trustHeader(name) {
+			if _, own := set[name]; !own && !slices.Contains(remove, name) {
+				return fmt.Errorf("incoming %q reaches the upstream: it passes for one of hookguard's headers", name)
+			}
+		}
+	}
+	return nil
+}
+
+// nearMiss reports a request the catch-all took although a stricter
+// endpoint nearly matches it: on the strict endpoints' host, its path
+// folded (webhooktest.FoldPath) is under a strict endpoint's path, or its
+// method is HEAD where a strict endpoint takes GET, which frameworks
+// serve with the GET handler. A route that names the endpoint is exempt.
+func (fx *fixture) nearMiss(req *authv3.CheckRequest, v webhooktest.View, endpoint string) error {
+	if _, named := req.GetAttributes().GetContextExtensions()[authz.EndpointExtension]; named {
+		return nil
+	}
+	if host, ok := webhooktest.CanonicalHost(v.Host); !ok || host != webhooktest.Host {
+		return nil
+	}
+	folded := webhooktest.FoldPath(v.Path)
+	for _, d := range fx.deliveries {
+		p := d.Endpoint.Path()
+		if folded != p && !strings.HasPrefix(folded, p+"/") {
+			continue
+		}
+		if v.Method == "POST" || v.Method == "HEAD" && slices.Contains(d.Endpoint.Methods(), "GET") {
+			return fmt.Errorf("%s %q, a near miss of endpoint %s, went to the weaker %s", v.Method, v.Path, d.Endpoint.Name, endpoint)
 		}
 	}
 	return nil

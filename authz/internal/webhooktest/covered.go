@@ -363,3 +363,44 @@ func CanonicalAuthority(a string) (canonical, ok bool) {
 	}
 	return true, true
 }
+
+// CanonicalHost returns the host an endpoint's hosts are compared with:
+// the authority in lower case, without its port and trailing dot. ok is
+// false when CanonicalAuthority does not accept the authority.
+func CanonicalHost(authority string) (host string, ok bool) {
+	if c, known := CanonicalAuthority(authority); !c || !known {
+		return "", false
+	}
+	host, _, _ = strings.Cut(authority, ":")
+	return strings.ToLower(strings.TrimSuffix(host, ".")), true
+}
+
+// FoldPath is path as a forgiving router or framework may read it: in
+// lower case, each segment without trailing dots and encoded spaces
+// ("%20"), which some file systems and frameworks ignore, and without a
+// trailing slash. A path that folds to a strict endpoint's is a near miss
+// of it.
+func FoldPath(path string) string {
+	segs := strings.Split(strings.ToLower(path), "/")
+	for i, s := range segs {
+		for {
+			if t := strings.TrimSuffix(s, "."); t != s {
+				s = t
+				continue
+			}
+			if t := strings.TrimSuffix(s, "%20"); t != s {
+				s = t
+				continue
+			}
+			break
+		}
+		segs[i] = s
+	}
+	for len(segs) > 1 && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1]
+	}
+	if len(segs) == 1 {
+		return "/"
+	}
+	return strings.Join(segs, "/")
+}

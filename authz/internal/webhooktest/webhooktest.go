@@ -60,6 +60,14 @@ type Endpoint struct {
 	signKey authz.Secret // what the provider signs with
 }
 
+// Methods are the methods the endpoint allows.
+func (e *Endpoint) Methods() []string {
+	if e.methods == "" {
+		return []string{"POST"}
+	}
+	return strings.Split(strings.Trim(e.methods, "[]"), ", ")
+}
+
 // Path is the path the endpoint matches, as a prefix.
 func (e *Endpoint) Path() string { return "/webhooks/" + e.Name }
 

@@ -157,3 +157,25 @@ func TestCanonicalAuthority(t *testing.T) {
 		t.Error("IPv6 literals are left out")
 	}
 }
+
+func TestFoldPath(t *testing.T) {
+	for p, want := range map[string]string{
+		"/webhooks/GitHub": "/webhooks/github", "/webhooks/github.": "/webhooks/github", "/webhooks/github%20": "/webhooks/github",
+		"/webhooks/github/": "/webhooks/github", "/webhooks/github.%20./x/": "/webhooks/github/x", "/": "/", "/a%20b": "/a%20b",
+	} {
+		if got := FoldPath(p); got != want {
+			t.Errorf("FoldPath(%q) = %q, want %q", p, got, want)
+		}
+	}
+	for a, want := range map[string]string{"HOOKS.example.com.:443": "hooks.example.com", "hooks.example.com": "hooks.example.com"} {
+		if got, ok := CanonicalHost(a); !ok || got != want {
+			t.Errorf("CanonicalHost(%q) = %q, %v", a, got, ok)
+		}
+	}
+	if _, ok := CanonicalHost("a:1:2"); ok {
+		t.Error("CanonicalHost accepts several ports")
+	}
+	if m := Lookup("meta").Methods(); len(m) != 2 || m[0] != "GET" {
+		t.Errorf("meta methods %q", m)
+	}
+}
