@@ -564,6 +564,12 @@ func seeds(t *testing.T) map[string]map[string][]byte {
 		}
 		out["FuzzDelivery"]["unchanged-"+name] = seedFile(byte(i), []byte(nil))
 	}
+	// HEAD where an endpoint takes GET: meta's.
+	for i, d := range fx.deliveries {
+		if d.Endpoint.Name == "meta" {
+			out["FuzzDelivery"]["method-head-meta"] = seedFile(byte(i), append([]byte{opMethod, 4}, "HEAD"...))
+		}
+	}
 	// Every other program against three endpoints, a different three
 	// for each, which keeps the corpus small.
 	progs := make([]string, 0, len(seedPrograms))
