@@ -30,11 +30,14 @@ func (l laxVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, erro
 	return authz.Verified{}, nil
 }
 
-// laxToken is laxVerifier for the token scheme, whose header the core
-// removes as it does a real token verifier's.
-type laxToken struct{ laxVerifier }
+// laxCredential is laxVerifier for a scheme whose signature is a
+// credential, whose header the core removes as it does a real verifier's.
+type laxCredential struct {
+	laxVerifier
+	headers []string
+}
 
-func (laxToken) CredentialHeaders() []string { return webhooktest.SignatureHeaders("token") }
+func (l laxCredential) CredentialHeaders() []string { return l.headers }
 
 // TestFuzzOracleCatchesForgeries proves the fuzz targets' oracle can fail:
 // with verifiers that check nothing, every change to what a signature
@@ -45,9 +48,9 @@ func TestFuzzOracleCatchesForgeries(t *testing.T) {
 	var eps []*authz.Endpoint
 	for _, d := range fx.deliveries {
 		e := d.Endpoint
-		var v authz.Verifier = laxVerifier{e.Scheme}
-		if e.Scheme == "token" {
-			v = laxToken{laxVerifier{e.Scheme}}
+		var v authz.Verifier = laxVerifier{e.Verified}
+		if h := credentialHeaders[e.Verified]; h != nil {
+			v = laxCredential{laxVerifier{e.Verified}, h}
 		}
 		eps = append(eps, &authz.Endpoint{Name: e.Name, Verifier: v,
 			Match: authz.Match{Hosts: []string{webhooktest.Host}, PathPrefix: e.Path(), Methods: []string{"GET", "POST"}}})
@@ -74,11 +77,12 @@ func TestFuzzOracleCatchesForgeries(t *testing.T) {
 		"http_message_signatures": {"method": func(h *http) { h.Method = "GET" }},
 		"twilio":                  {"query": func(h *http) { h.Path += "?a=b" }},
 		"token":                   {"token": func(h *http) { h.Headers["x-gitlab-token"] += "x" }},
+		"basic_auth":              {"credentials": func(h *http) { h.Headers["authorization"] = "Basic aGc6eA==" }},
 	}
 	for _, d := range fx.deliveries {
 		e := d.Endpoint
 		progs := map[string]func(h *http){}
-		if e.Scheme != "token" { // a token signs no body
+		if e.Scheme != "token" && e.Scheme != "basic_auth" { // a credential signs no body
 			progs["body"] = body
 		}
 		for k, v := range changes[e.Scheme] {
@@ -112,7 +116,12 @@ func TestFuzzOracleCatchesForgeries(t *testing.T) {
 // oracle.
 func TestFuzzOracleCatchesLooseMatches(t *testing.T) {
 	fx := newFixture(t, t.TempDir())
-	d := fx.deliveries[0]
+	var d *webhooktest.Delivery
+	for _, d = range fx.deliveries {
+		if d.Endpoint.Name == "github" {
+			break
+		}
+	}
 	allowed := func() *authv3.CheckResponse {
 		e := d.Endpoint
 		return &authv3.CheckResponse{
@@ -120,7 +129,7 @@ func TestFuzzOracleCatchesLooseMatches(t *testing.T) {
 				"reason": structpb.NewStringValue("ok"), "endpoint": structpb.NewStringValue(e.Name)}},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
 				{Header: &corev3.HeaderValue{Key: authz.HeaderEndpoint, Value: e.Name}},
-				{Header: &corev3.HeaderValue{Key: authz.HeaderVerified, Value: e.Scheme}},
+				{Header: &corev3.HeaderValue{Key: authz.HeaderVerified, Value: e.Verified}},
 			}}},
 		}
 	}

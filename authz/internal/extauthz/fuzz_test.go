@@ -47,7 +47,7 @@ type fixture struct {
 	server     *extauthz.Server
 	deliveries []*webhooktest.Delivery // one per endpoint, in name order
 	covered    map[string]string       // endpoint → its delivery's covered content
-	scheme     map[string]string       // endpoint → scheme
+	scheme     map[string]string       // endpoint → scheme, as x-hookguard-verified says it
 }
 
 // catchAll is the weaker endpoint a confused request would fall to: every
@@ -86,8 +86,8 @@ func newFixture(tb testing.TB, dir string) *fixture {
 			tb.Fatal(err)
 		}
 		fx.deliveries = append(fx.deliveries, d)
-		fx.covered[e.Name] = webhooktest.Covered(e.Scheme, webhooktest.ViewOf(d.Request))
-		fx.scheme[e.Name] = e.Scheme
+		fx.covered[e.Name] = webhooktest.Covered(e.Verified, webhooktest.ViewOf(d.Request))
+		fx.scheme[e.Name] = e.Verified
 	}
 	fx.scheme[catchAll] = "token"
 	return fx
@@ -186,8 +186,10 @@ func (fx *fixture) verdict(req *authv3.CheckRequest, resp *authv3.CheckResponse)
 			if set[authz.HeaderEndpoint] != endpoint || set[authz.HeaderVerified] != scheme {
 				return fmt.Errorf("allowed without its endpoint and scheme headers: %v", set)
 			}
-			if scheme == "token" && !slices.Contains(ok.GetHeadersToRemove(), "x-gitlab-token") {
-				return errors.New("the token goes upstream")
+			for _, h := range credentialHeaders[scheme] {
+				if !slices.Contains(ok.GetHeadersToRemove(), h) {
+					return fmt.Errorf("the credential in %s goes upstream", h)
+				}
 			}
 		}
 	} else {
@@ -230,6 +232,10 @@ func (fx *fixture) verdict(req *authv3.CheckRequest, resp *authv3.CheckResponse)
 	}
 	return nil
 }
+
+// credentialHeaders are the headers of the schemes whose signature is a
+// reusable credential, which must never go upstream.
+var credentialHeaders = map[string][]string{"token": {"x-gitlab-token"}, "basic_auth": {"authorization"}}
 
 // trustHeadersRemoved checks that every incoming header that passes for
 // one of hookguard's own is removed or overwritten.

@@ -1,6 +1,7 @@
 package webhooktest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"mime"
 	"net/url"
@@ -53,7 +54,8 @@ func ViewOf(req *authv3.CheckRequest) View {
 	return v
 }
 
-// Covered returns what a delivery's signature covers under the scheme, in
+// Covered returns what a delivery's signature covers under the scheme as
+// hookguard reports it (Endpoint.Verified), in
 // a form two requests share exactly when the same signature is valid for
 // both. A request that verifies under an endpoint's secret must have the
 // covered content of a delivery signed with that secret; anything else
@@ -61,20 +63,32 @@ func ViewOf(req *authv3.CheckRequest) View {
 //
 // The signature itself is not part of it: a valid signature may be spelt
 // several ways (hex case, base64 padding, other entries in a list), and
-// none of those makes a forgery. For the token scheme, which signs
-// nothing, it is the token.
+// none of those makes a forgery. For a credential (a token, Basic
+// authentication), which signs nothing, it is the credential.
 func Covered(scheme string, v View) string {
 	ows := func(s string) string { return strings.Trim(s, " \t") }
 	hdr := func(name string) string { return v.Header[name] }
 	body := string(v.Body)
 	parts := []string{scheme}
 	switch scheme {
-	case "github", "shopify", "meta", "pagerduty", "linear", "square":
+	case "github", "shopify", "meta", "pagerduty", "linear", "square", "twitter":
 		// The body alone: Square signs its configured URL, not the
 		// request's.
 		parts = append(parts, body)
 	case "token":
 		parts = append(parts, hdr("x-gitlab-token"))
+	case "basic_auth":
+		// RFC 7617: the scheme name in any case, then base64 of
+		// user:password.
+		a := ows(hdr("authorization"))
+		if len(a) < 6 || !strings.EqualFold(a[:6], "basic ") {
+			return "\x01"
+		}
+		cred, err := base64.StdEncoding.DecodeString(ows(a[6:]))
+		if err != nil {
+			return "\x01"
+		}
+		parts = append(parts, string(cred))
 	case "stripe":
 		parts = append(parts, listValue(hdr("stripe-signature"), ",", "t"), body)
 	case "paddle":

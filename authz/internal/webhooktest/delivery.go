@@ -3,6 +3,7 @@ package webhooktest
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -42,10 +43,13 @@ func (d *Delivery) Clone() *authv3.CheckRequest {
 }
 
 // signatureHeaders are the headers that carry a signature rather than what
-// it covers, by scheme. The token scheme's token is its signature.
+// it covers, by scheme as hookguard reports it. A credential (a token,
+// Basic authentication) is its own signature.
 var signatureHeaders = map[string][]string{
 	"github":                  {verify.GitHubSignatureHeader},
 	"token":                   {"x-gitlab-token"},
+	"basic_auth":              {"authorization"},
+	"twitter":                 {"x-twitter-webhooks-signature"},
 	"stripe":                  {verify.StripeSignatureHeader},
 	"slack":                   {verify.SlackSignatureHeader},
 	"standard_webhooks":       {verify.StandardWebhooksSignatureHeader},
@@ -64,8 +68,9 @@ var signatureHeaders = map[string][]string{
 	"hmac":                    {hmacHeader},
 }
 
-// SignatureHeaders names the headers that carry the scheme's signature.
-// Mailgun's travels in the body and has none.
+// SignatureHeaders names the headers that carry the signature of a
+// scheme, as hookguard reports it (Endpoint.Verified). Mailgun's travels
+// in the body and has none.
 func SignatureHeaders(scheme string) []string { return signatureHeaders[scheme] }
 
 // The generic hmac endpoint's scheme, as its verify block describes it.
@@ -122,6 +127,10 @@ func (e *Endpoint) Signed(method, path, query string, body []byte, contentType, 
 	switch e.Scheme {
 	case "mailgun":
 		// Signed in the body already.
+	case "provider":
+		var pd verify.Delivery
+		pd, err = verify.SignProvider(e.Verified, "", e.signKey, m)
+		signed = pd.Headers
 	case "hmac":
 		var h *verify.HMAC
 		h, err = verify.NewHMAC(verify.HMACConfig{Secrets: []authz.Secret{e.signKey}, Algorithm: policyv1.HMACAlgorithm_HMAC_ALGORITHM_SHA256,
@@ -145,7 +154,7 @@ func (e *Endpoint) Signed(method, path, query string, body []byte, contentType, 
 		header[strings.ToLower(h.Name)] = h.Value
 	}
 	d := &Delivery{Endpoint: e, Request: NewCheckRequest(method, Host, target, header, body)}
-	for _, name := range signatureHeaders[e.Scheme] {
+	for _, name := range signatureHeaders[e.Verified] {
 		d.Signatures = append(d.Signatures, header[name])
 	}
 	if e.Scheme == "mailgun" {
@@ -165,7 +174,8 @@ func mailgunSignature(body string) string {
 
 // Handshake returns the endpoint verification request of the endpoint's
 // provider, signed at t, for the schemes that have one (Zoom, Twitch,
-// Discord, Meta), and false for the others. hookguard answers it itself.
+// Discord, Meta, X's CRC check), and false for the others. hookguard
+// answers it itself.
 func (e *Endpoint) Handshake(t time.Time) (*Delivery, bool) {
 	var (
 		d   *Delivery
@@ -183,6 +193,8 @@ func (e *Endpoint) Handshake(t time.Time) (*Delivery, bool) {
 		if err == nil {
 			d.Request.GetAttributes().GetRequest().GetHttp().GetHeaders()[verify.TwitchTypeHeader] = "webhook_callback_verification"
 		}
+	case "provider": // X's CRC check
+		d = &Delivery{Endpoint: e, Request: NewCheckRequest("GET", Host, e.Path()+"?crc_token=hgcrc-"+e.Name, nil, nil)}
 	case "meta":
 		query := "hub.mode=subscribe&hub.challenge=challenge-meta&hub.verify_token=" + e.Env["HG_META_VERIFY_TOKEN"]
 		d = &Delivery{Endpoint: e, Request: NewCheckRequest("GET", Host, e.Path()+"?"+query, nil, nil)}
@@ -219,4 +231,23 @@ func NewCheckRequest(method, host, target string, header map[string]string, body
 			Headers: h, RawBody: body, Size: int64(len(body)),
 		}},
 	}}
+}
+
+// Forged returns a copy of the delivery that its signature no longer
+// covers: its body changed, or where the scheme signs no body (a token,
+// Basic authentication, Mailgun's signature object) what it does sign.
+func (d *Delivery) Forged() *authv3.CheckRequest {
+	req := d.Clone()
+	h := req.GetAttributes().GetRequest().GetHttp()
+	switch d.Endpoint.Scheme {
+	case "token":
+		h.Headers["x-gitlab-token"] += "x"
+	case "basic_auth":
+		h.Headers["authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Endpoint.Secrets[0]+"x"))
+	case "mailgun":
+		h.RawBody = []byte(strings.Replace(string(h.RawBody), mailgunPrefix, "mailgun-tokem-", 1))
+	default:
+		h.RawBody[len(h.RawBody)/2] ^= 1
+	}
+	return req
 }

@@ -46,6 +46,10 @@ type Endpoint struct {
 	Name string
 	// Scheme is the verifier's scheme, as the verify registry names it.
 	Scheme string
+	// Verified is the scheme as hookguard reports it in
+	// x-hookguard-verified: the provider's name for a provider of the
+	// catalog, else Scheme. Covered and SignatureHeaders take it.
+	Verified string
 	// Env holds the values of the environment variables the endpoint's
 	// secret references read: what hookguard holds for it.
 	Env map[string]string
@@ -110,7 +114,7 @@ func endpoints() []*Endpoint {
 		env := "HG_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_SECRET"
 		s := secretValue(name)
 		e := &Endpoint{
-			Name: name, Scheme: scheme,
+			Name: name, Scheme: scheme, Verified: scheme,
 			Env:     map[string]string{env: s},
 			Secrets: []string{s},
 			verify:  strings.ReplaceAll(verifyBlock, "$ENV", env),
@@ -135,6 +139,18 @@ func endpoints() []*Endpoint {
 	add("hmac", "hmac", `hmac: {secrets: [{env: $ENV}], algorithm: sha256, header: x-hg-signature, prefix: "v1=", separator: ",", `+
 		`encoding: base64, signed_content: "{id}.{timestamp}.{method}.{path}.{body}", id_header: x-hg-id, timestamp_header: x-hg-timestamp}`)
 
+	// A catalog provider: X, whose CRC handshake answers an HMAC under
+	// the key deliveries are signed with.
+	x := add("twitter", "provider", `provider: {name: twitter, secrets: [{env: $ENV}]}`)
+	x.Verified, x.methods = "twitter", "[GET, POST]"
+
+	// Basic authentication: the secret is user:password.
+	basic := add("basic-auth", "basic_auth", `basic_auth: {secrets: [{env: $ENV}]}`)
+	basic.Secrets[0] = "hg-user:" + basic.Secrets[0]
+	basic.Env["HG_BASIC_AUTH_SECRET"] = basic.Secrets[0]
+	basic.signKey = authz.Secret(basic.Secrets[0])
+	basic.Secrets = append(basic.Secrets, base64.StdEncoding.EncodeToString([]byte(basic.Secrets[0])))
+
 	meta := add("meta", "meta", `meta: {secrets: [{env: $ENV}], verify_tokens: [{env: HG_META_VERIFY_TOKEN}]}`)
 	meta.methods = "[GET, POST]" // the handshake is a GET
 	verifyToken := secretValue("meta-verify")
@@ -158,11 +174,11 @@ func endpoints() []*Endpoint {
 
 	// Public keys: hookguard holds nothing secret for these.
 	out = append(out,
-		&Endpoint{Name: "discord", Scheme: "discord",
+		&Endpoint{Name: "discord", Scheme: "discord", Verified: "discord",
 			Env:     map[string]string{"HG_DISCORD_PUBLIC_KEY": hex.EncodeToString(discordKey.Public().(ed25519.PublicKey))},
 			verify:  `discord: {public_keys: [{env: HG_DISCORD_PUBLIC_KEY}]}`,
 			signKey: authz.Secret(hex.EncodeToString(discordSeed[:]))},
-		&Endpoint{Name: "sendgrid", Scheme: "sendgrid",
+		&Endpoint{Name: "sendgrid", Scheme: "sendgrid", Verified: "sendgrid",
 			Env:     map[string]string{"HG_SENDGRID_PUBLIC_KEY": sendgridPublic},
 			verify:  `sendgrid: {public_keys: [{env: HG_SENDGRID_PUBLIC_KEY}]}`,
 			signKey: authz.Secret(sendgridPrivate)},

@@ -74,6 +74,9 @@ func TestDeliveriesAllowed(t *testing.T) {
 			if len(d.Signatures) == 0 || slices.Contains(d.Signatures, "") {
 				t.Fatalf("signatures %q", d.Signatures)
 			}
+			if resp, _ := s.Check(context.Background(), d.Forged()); reason(resp) != "signature_invalid" {
+				t.Fatalf("forged: %v", reason(resp))
+			}
 			hs, ok := e.Handshake(t0)
 			if ok != scheme.Handshakes {
 				t.Fatalf("a handshake: %v; the scheme has one: %v", ok, scheme.Handshakes)
@@ -95,12 +98,12 @@ func TestCovered(t *testing.T) {
 	for _, e := range Endpoints() {
 		t.Run(e.Name, func(t *testing.T) {
 			d, _ := e.Delivery(t0, "d-1")
-			base := Covered(e.Scheme, ViewOf(d.Request))
+			base := Covered(e.Verified, ViewOf(d.Request))
 			same := d.Clone()
 			h := same.GetAttributes().GetRequest().GetHttp()
-			for _, name := range SignatureHeaders(e.Scheme) {
+			for _, name := range SignatureHeaders(e.Verified) {
 				switch e.Scheme {
-				case "token":
+				case "token", "basic_auth":
 				case "stripe":
 					h.Headers[name] += ",v0=other"
 				case "paddle":
@@ -110,17 +113,18 @@ func TestCovered(t *testing.T) {
 				}
 			}
 			h.Headers["x-unrelated"] = "1"
-			if got := Covered(e.Scheme, ViewOf(same)); got != base {
+			if got := Covered(e.Verified, ViewOf(same)); got != base {
 				t.Errorf("a changed signature or unrelated header changes the covered content")
 			}
 			other, _ := e.Delivery(t0, "d-2")
-			if Covered(e.Scheme, ViewOf(other.Request)) == base && e.Scheme != "token" {
+			if Covered(e.Verified, ViewOf(other.Request)) == base && e.Scheme != "token" && e.Scheme != "basic_auth" {
 				t.Errorf("another delivery has the same covered content")
 			}
 			later, _ := e.Delivery(t0.Add(time.Second), "d-1")
-			timed := map[string]bool{"github": false, "token": false, "shopify": false, "meta": false, "pagerduty": false, "square": false, "twilio": false}
-			_, untimed := timed[e.Scheme]
-			if Covered(e.Scheme, ViewOf(later.Request)) == base && !untimed {
+			timed := map[string]bool{"github": false, "token": false, "shopify": false, "meta": false, "pagerduty": false, "square": false,
+				"twilio": false, "twitter": false, "basic_auth": false}
+			_, untimed := timed[e.Verified]
+			if Covered(e.Verified, ViewOf(later.Request)) == base && !untimed {
 				t.Errorf("another timestamp has the same covered content")
 			}
 		})
