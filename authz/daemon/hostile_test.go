@@ -348,6 +348,7 @@ func hostileCases() []hostileCase {
 		{"negative timestamp", slackAt("-1"), authz.SignatureInvalid, "not a Unix time"},
 		{"timestamp of 20 digits", slackAt("18446744073709551617"), authz.SignatureInvalid, "not a Unix time"},
 		{"timestamp with a plus sign", slackAt("+" + strconv.FormatInt(hostileNow.Unix(), 10)), authz.SignatureInvalid, "not a Unix time"},
+		{"timestamp with a leading zero", slackAt("0" + strconv.FormatInt(hostileNow.Unix(), 10)), authz.SignatureInvalid, "not a Unix time"},
 		{"timestamp with spaces", slackAt(" " + strconv.FormatInt(hostileNow.Unix(), 10)), authz.SignatureInvalid, "not a Unix time"},
 		{"timestamp in the year 318857", slackAt("9999999999999"), authz.TimestampOutOfWindow, "in the future"},
 		{"timestamp zero", stripeAt("0"), authz.TimestampOutOfWindow, "older than"},
