@@ -142,6 +142,7 @@ func TestEchoHandshakes(t *testing.T) {
 	dropbox := handshakeProvider(t, "dropbox", "app-secret")
 	okta := handshakeProvider(t, "okta", "okta-auth")
 	smartsheet := handshakeProvider(t, "smartsheet", "shared")
+	worldline := handshakeProvider(t, "worldline", "wl-key")
 	long := strings.Repeat("c", maxHandshakeToken+1)
 	cases := []struct {
 		name        string
@@ -162,6 +163,8 @@ func TestEchoHandshakes(t *testing.T) {
 		{"okta verification", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}, authz.HeaderValue{Name: "authorization", Value: "okta-auth"}), authz.OK, `{"verification":"v-1"}`, "application/json"},
 		{"okta verification without the credential", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}), authz.SignatureMissing, "", ""},
 		{"okta verification with a wrong credential", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}, authz.HeaderValue{Name: "authorization", Value: "guess"}), authz.SignatureInvalid, "", ""},
+		{"worldline endpoint verification", worldline, request("GET", "", nil, authz.HeaderValue{Name: "x-gcs-webhooks-endpoint-verification", Value: "wl-1"}), authz.OK, "wl-1", "text/plain"},
+		{"worldline POST is a delivery", worldline, request("POST", "", nil, authz.HeaderValue{Name: "x-gcs-webhooks-endpoint-verification", Value: "wl-1"}), authz.OK, "", ""},
 		{"smartsheet challenge", smartsheet, request("POST", "", []byte(`{"challenge":"s-1"}`), authz.HeaderValue{Name: "smartsheet-hook-challenge", Value: "s-1"}), authz.OK, `{"smartsheetHookResponse":"s-1"}`, "application/json"},
 	}
 	for _, c := range cases {
