@@ -180,8 +180,8 @@ func compileEntry(e catalogEntry) (*preset, error) {
 			return nil, fmt.Errorf("an unsupported entry has no verify, no vector and no checked")
 		}
 		return p, nil
-	case e.Checked != "" && !strings.HasPrefix(e.Checked, "https://"):
-		return nil, fmt.Errorf("checked must be an https:// link to the documentation or official SDK source the mechanism was confirmed against")
+	case !strings.HasPrefix(e.Checked, "https://"):
+		return nil, fmt.Errorf("checked must be an https:// link to the documentation or official SDK source the mechanism was confirmed against; an entry whose mechanism could not be confirmed is unsupported")
 	case e.Vector != "independent" && !strings.HasPrefix(e.Vector, "published: "):
 		return nil, fmt.Errorf("vector must be \"independent\" or \"published: <where>\"")
 	}
