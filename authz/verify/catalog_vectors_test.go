@@ -395,3 +395,30 @@ func otherSecretLike(s string) string {
 	}
 	return s + "-other"
 }
+
+// TestProviderDeliveryIDs: a provider's delivery id header is reported as
+// the delivery id; a header that names something else (Worldline's
+// X-GCS-KeyId names the signing key, the same on every delivery) is not,
+// since an upstream that deduplicates on the reported id would drop every
+// delivery after the first.
+func TestProviderDeliveryIDs(t *testing.T) {
+	for _, c := range []struct {
+		vector     providerVector
+		idHeader   string
+		reportedID string
+	}{
+		{bodyHMAC("worldline", "x-gcs-signature", "", sha256.New, "base64"), "x-gcs-keyid", ""},
+		{bodyHMAC("gitea", "x-gitea-signature", "", sha256.New, "hex"), "x-gitea-delivery", "d-1"},
+		{bodyHMAC("woocommerce", "x-wc-webhook-signature", "", sha256.New, "base64"), "x-wc-webhook-delivery-id", "d-1"},
+	} {
+		c.vector.headers[c.idHeader] = "d-1"
+		v := buildVectorProvider(t, c.vector, c.vector.secret)
+		got, err := v.Verify(c.vector.request(), vectNow)
+		if err != nil {
+			t.Fatalf("%s: %v", c.vector.provider, err)
+		}
+		if got.DeliveryID != c.reportedID {
+			t.Errorf("%s: delivery id %q, want %q", c.vector.provider, got.DeliveryID, c.reportedID)
+		}
+	}
+}
