@@ -112,6 +112,7 @@ func basicVector(provider string) providerVector {
 func providerVectors() []providerVector {
 	slackBody := "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
 	twilioForm := "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212&ReasonConferenceEnded=test&Reason=Participant"
+	airtableBody := `{"base":{"id":"app00000000000000"},"webhook":{"id":"ach00000000000000"},"timestamp":"2022-02-01T21:25:05.663Z"}`
 	mandrillForm := "mandrill_events=" + url.QueryEscape(`[{"event":"send"}]`)
 	mandrillURL := "https://hooks.example.com/hook"
 	hubspotURL := "https://hooks.example.com/hook?portal=1"
@@ -249,7 +250,13 @@ func providerVectors() []providerVector {
 		bodyHMAC("lemon_squeezy", "x-signature", "", sha256.New, "hex"),
 		bodyHMAC("gitea", "x-gitea-signature", "", sha256.New, "hex"),
 		bodyHMAC("gogs", "x-gogs-signature", "", sha256.New, "hex"),
+		// Notion's docs: the verification request's body, signed with its token.
+		{provider: "notion", secret: "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl", body: `{"verification_token":"secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl"}`,
+			headers: map[string]string{"x-notion-signature": "sha256=461e8cbcba8a75c3edd866f0e71280f5a85cbf21eff040ebd10fe266df38a735"}},
 		bodyHMAC("clickup", "x-signature", "", sha256.New, "hex"),
+		// Airtable's docs: hex HMAC-SHA256 of the notification under the base64-decoded MAC secret.
+		{provider: "airtable", secret: b64([]byte("airtable-mac-secret")), body: airtableBody,
+			headers: map[string]string{"x-airtable-content-mac": "hmac-sha256=" + hx(hm(sha256.New, "airtable-mac-secret", airtableBody))}},
 		bodyHMAC("paystack", "x-paystack-signature", "", sha512.New, "hex"),
 		bodyHMAC("checkout_com", "cko-signature", "", sha256.New, "hex"),
 		bodyHMAC("dwolla", "x-request-signature-sha-256", "", sha256.New, "hex"),
