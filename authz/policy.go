@@ -243,7 +243,8 @@ func (p *Policy) selectEndpoint(r *Request) (e *endpoint, reason Reason, detail 
 // matchRoute finds the most specific endpoint whose host and path match,
 // preferring one that allows method. An endpoint that comes first in that
 // order and matches the path only once both are folded is a near miss: it
-// is returned with NonCanonicalRequest.
+// is returned with NonCanonicalRequest. So is, with MethodNotAllowed, one
+// that matches the path and allows GET when method is HEAD.
 func (p *Policy) matchRoute(host, path, method string) (*endpoint, Reason) {
 	var buf [256]byte
 	var folded []byte // computed on the first endpoint with a path
@@ -270,6 +271,12 @@ func (p *Policy) matchRoute(host, path, method string) (*endpoint, Reason) {
 		}
 		if e.allowsMethod(method) {
 			return e, OK
+		}
+		if method == "HEAD" && e.allowsMethod("GET") {
+			// Frameworks answer a HEAD with the GET handler: a HEAD
+			// this endpoint would take as a GET is a near miss of it,
+			// refused, never given to a broader endpoint.
+			return e, MethodNotAllowed
 		}
 		if wrongMethod == nil {
 			wrongMethod = e

@@ -73,7 +73,7 @@ func renderCatalog() string {
 		supported++
 	}
 	fmt.Fprintf(&b, "%d providers, %d of them supported.\n\n", supported+len(unsupported), supported)
-	b.WriteString("| name | provider | checks | tolerance | replay key | handshakes | quirks | test vector |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| name | provider | checks | tolerance | replay key | handshakes | quirks | test vector | checked against |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range verify.Providers() {
 		if !p.Supported() {
 			continue
@@ -89,8 +89,12 @@ func renderCatalog() string {
 		if tol == "" {
 			tol = "—"
 		}
-		fmt.Fprintf(&b, "| %s | [%s](%s) | %s | %s | %s | %s | %s | %s |\n", name, cell(p.DisplayName), p.Docs, cell(p.Checks), tol,
-			cell(p.ReplayKey), cell(strings.Join(p.Handshakes, "; ")), cell(p.Quirks), cell(p.Vector))
+		checked := "—"
+		if p.Checked != "" {
+			checked = "[source](" + p.Checked + ")"
+		}
+		fmt.Fprintf(&b, "| %s | [%s](%s) | %s | %s | %s | %s | %s | %s | %s |\n", name, cell(p.DisplayName), p.Docs, cell(p.Checks), tol,
+			cell(p.ReplayKey), cell(strings.Join(p.Handshakes, "; ")), cell(p.Quirks), cell(p.Vector), checked)
 	}
 	if len(unsupported) > 0 {
 		b.WriteString("\nListed but not supported yet, and why:\n\n")

@@ -62,6 +62,11 @@ type Provider struct {
 	Options []string `json:"options,omitempty"`
 	// Docs is the provider's documentation of its mechanism.
 	Docs string `json:"docs"`
+	// Checked is where the mechanism was confirmed, for a supported
+	// provider: the provider's own documentation or official SDK source
+	// that shows the headers, the signed content, the algorithm and the
+	// encoding the preset checks.
+	Checked string `json:"checked,omitempty"`
 	// Quirks are what to know beyond the mechanism.
 	Quirks string `json:"quirks,omitempty"`
 	// Vector is the source of the test vector hookguard is tested
@@ -82,6 +87,7 @@ type catalogEntry struct {
 	Display     string                     `json:"display"`
 	Aliases     []string                   `json:"aliases"`
 	Docs        string                     `json:"docs"`
+	Checked     string                     `json:"checked"`
 	Verify      json.RawMessage            `json:"verify"`
 	Versions    map[string]json.RawMessage `json:"versions"`
 	Tolerance   string                     `json:"tolerance"`
@@ -157,7 +163,7 @@ func providerName(s string) string {
 func compileEntry(e catalogEntry) (*preset, error) {
 	p := &preset{
 		info: Provider{
-			Name: e.Name, DisplayName: e.Display, Aliases: e.Aliases, Docs: e.Docs,
+			Name: e.Name, DisplayName: e.Display, Aliases: e.Aliases, Docs: e.Docs, Checked: e.Checked,
 			Quirks: strings.TrimSpace(e.Quirks), Vector: e.Vector, Unsupported: strings.TrimSpace(e.Unsupported),
 		},
 		verify:     map[string]*policyv1.Verify{},
@@ -170,10 +176,12 @@ func compileEntry(e catalogEntry) (*preset, error) {
 	case !strings.HasPrefix(e.Docs, "https://"):
 		return nil, fmt.Errorf("docs must be an https:// link to the provider's documentation")
 	case p.info.Unsupported != "":
-		if e.Verify != nil || e.Vector != "" {
-			return nil, fmt.Errorf("an unsupported entry has no verify and no vector")
+		if e.Verify != nil || e.Vector != "" || e.Checked != "" {
+			return nil, fmt.Errorf("an unsupported entry has no verify, no vector and no checked")
 		}
 		return p, nil
+	case !strings.HasPrefix(e.Checked, "https://"):
+		return nil, fmt.Errorf("checked must be an https:// link to the documentation or official SDK source the mechanism was confirmed against; an entry whose mechanism could not be confirmed is unsupported")
 	case e.Vector != "independent" && !strings.HasPrefix(e.Vector, "published: "):
 		return nil, fmt.Errorf("vector must be \"independent\" or \"published: <where>\"")
 	}

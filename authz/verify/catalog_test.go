@@ -211,16 +211,22 @@ func TestSignProviderRoundTrip(t *testing.T) {
 func TestCatalogRejectsMistakes(t *testing.T) {
 	saved := catalog
 	defer func() { catalog = saved }()
+	catalog.byName, catalog.names = map[string]*preset{}, nil
+	if err := loadCatalog([]byte("- {name: a, display: A, docs: 'https://a', checked: 'https://c', verify: {github: {}}, vector: independent}")); err != nil {
+		t.Fatalf("a correct entry: %v", err)
+	}
 	for name, doc := range map[string]string{
-		"unknown field":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, colour: red}",
-		"no docs link":                 "- {name: a, display: A, docs: 'http://a', verify: {github: {}}, vector: independent}",
-		"no vector":                    "- {name: a, display: A, docs: 'https://a', verify: {github: {}}}",
-		"unknown mechanism":            "- {name: a, display: A, docs: 'https://a', verify: {acme: {}}, vector: independent}",
-		"preset of a preset":           "- {name: a, display: A, docs: 'https://a', verify: {provider: {name: b}}, vector: independent}",
-		"duplicate name":               "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}\n- {name: b, aliases: [a], display: B, docs: 'https://b', verify: {github: {}}, vector: independent}",
-		"not snake case":               "- {name: A-b, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}",
+		"unknown field":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, checked: 'https://c', vector: independent, colour: red}",
+		"no docs link":                 "- {name: a, display: A, docs: 'http://a', verify: {github: {}}, checked: 'https://c', vector: independent}",
+		"no vector":                    "- {name: a, display: A, docs: 'https://a', checked: 'https://c', verify: {github: {}}}",
+		"not checked":                  "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent}",
+		"checked not a link":           "- {name: a, display: A, docs: 'https://a', checked: 'from memory', verify: {github: {}}, vector: independent}",
+		"unknown mechanism":            "- {name: a, display: A, docs: 'https://a', verify: {acme: {}}, checked: 'https://c', vector: independent}",
+		"preset of a preset":           "- {name: a, display: A, docs: 'https://a', verify: {provider: {name: b}}, checked: 'https://c', vector: independent}",
+		"duplicate name":               "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, checked: 'https://c', vector: independent}\n- {name: b, aliases: [a], display: B, docs: 'https://b', verify: {github: {}}, checked: 'https://c', vector: independent}",
+		"not snake case":               "- {name: A-b, display: A, docs: 'https://a', verify: {github: {}}, checked: 'https://c', vector: independent}",
 		"unsupported with a mechanism": "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, unsupported: why}",
-		"bad handshake":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, vector: independent, handshakes: [{kind: ping, method: GET}]}",
+		"bad handshake":                "- {name: a, display: A, docs: 'https://a', verify: {github: {}}, checked: 'https://c', vector: independent, handshakes: [{kind: ping, method: GET}]}",
 	} {
 		catalog.byName, catalog.names = map[string]*preset{}, nil
 		if err := loadCatalog([]byte(doc)); err == nil {

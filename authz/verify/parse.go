@@ -35,10 +35,14 @@ var errTooMany = fmt.Errorf("%w: more than %d signatures", authz.SignatureInvali
 
 // parseUnix parses a non-negative decimal Unix time in unit (time.Second or
 // time.Millisecond). Only ASCII digits are accepted: no sign, no spaces, no
-// fraction, so one instant has one spelling and nothing overflows.
+// fraction, no leading zero, so one instant has one spelling and nothing
+// overflows. The spelling matters where a template puts the timestamp
+// right after other signed text ("{body}{timestamp}"): with a leading zero
+// allowed, a body's last "0" could move into the timestamp and the same
+// signature would cover another body.
 func parseUnix(s string, unit time.Duration) (time.Time, bool) {
 	// 13 digits of seconds reach the year 318857; more would overflow.
-	if len(s) == 0 || len(s) > 13 {
+	if len(s) == 0 || len(s) > 13 || len(s) > 1 && s[0] == '0' {
 		return time.Time{}, false
 	}
 	var n int64

@@ -18,7 +18,7 @@ func init() { schemeSuites["provider"] = testProviderSuites }
 // testProviderSuites runs the common suite through verify: {provider:
 // ...} for a provider of each extension of the generic HMAC scheme: a
 // t=,v1= list (Calendly), a secondary signature header and an RFC 3339
-// timestamp (Box), a base64 secret (Daily), a keyed hash (HubSpot v1),
+// timestamp (Box), a base64 secret (Microsoft Teams), a keyed hash (HubSpot v1),
 // and {form} (Mailchimp Transactional).
 func testProviderSuites(t *testing.T) {
 	type preset struct {
@@ -34,8 +34,8 @@ func testProviderSuites(t *testing.T) {
 			malformed: []string{"t=1700000000", "v1=" + strings.Repeat("a", 64), "t=17000000x0,v1=" + strings.Repeat("a", 64), "t=1700000000,v1=zz", "t=1700000000,t=1700000001,v1=" + strings.Repeat("a", 64)}},
 		{name: "box", sigHeader: "box-signature-primary", tsHeader: "box-delivery-timestamp", tolerance: 10 * time.Minute, keys: hmacKeys,
 			malformed: []string{"not base64!", "AAAA"}},
-		{name: "daily", sigHeader: "x-webhook-signature", tsHeader: "x-webhook-timestamp", tolerance: 5 * time.Minute, keys: b64Keys,
-			malformed: []string{"zz", strings.Repeat("A", 40)}},
+		{name: "microsoft_teams", sigHeader: "authorization", keys: b64Keys,
+			malformed: []string{"HMAC zz", "HMAC " + strings.Repeat("A", 40)}},
 		{name: "hubspot", version: "v1", sigHeader: "x-hubspot-signature", keys: hmacKeys, malformed: []string{"zz", strings.Repeat("a", 63)}},
 		{name: "mailchimp", sigHeader: "x-mandrill-signature", keys: hmacKeys, form: true, malformed: []string{"AAAA"}},
 	} {
@@ -141,7 +141,7 @@ func handshakeProvider(t *testing.T, name, secret string) *ProviderVerifier {
 func TestEchoHandshakes(t *testing.T) {
 	dropbox := handshakeProvider(t, "dropbox", "app-secret")
 	okta := handshakeProvider(t, "okta", "okta-auth")
-	smartsheet := handshakeProvider(t, "smartsheet", "shared")
+	worldline := handshakeProvider(t, "worldline", "wl-key")
 	long := strings.Repeat("c", maxHandshakeToken+1)
 	cases := []struct {
 		name        string
@@ -162,7 +162,8 @@ func TestEchoHandshakes(t *testing.T) {
 		{"okta verification", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}, authz.HeaderValue{Name: "authorization", Value: "okta-auth"}), authz.OK, `{"verification":"v-1"}`, "application/json"},
 		{"okta verification without the credential", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}), authz.SignatureMissing, "", ""},
 		{"okta verification with a wrong credential", okta, request("GET", "", nil, authz.HeaderValue{Name: "x-okta-verification-challenge", Value: "v-1"}, authz.HeaderValue{Name: "authorization", Value: "guess"}), authz.SignatureInvalid, "", ""},
-		{"smartsheet challenge", smartsheet, request("POST", "", []byte(`{"challenge":"s-1"}`), authz.HeaderValue{Name: "smartsheet-hook-challenge", Value: "s-1"}), authz.OK, `{"smartsheetHookResponse":"s-1"}`, "application/json"},
+		{"worldline endpoint verification", worldline, request("GET", "", nil, authz.HeaderValue{Name: "x-gcs-webhooks-endpoint-verification", Value: "wl-1"}), authz.OK, "wl-1", "text/plain"},
+		{"worldline POST is a delivery", worldline, request("POST", "", nil, authz.HeaderValue{Name: "x-gcs-webhooks-endpoint-verification", Value: "wl-1"}), authz.OK, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -280,4 +281,22 @@ func TestHandshakesOfMechanisms(t *testing.T) {
 		t.Fatalf("zoom validation: %v, %v", resp, err)
 	}
 	_ = sha1.New
+}
+
+// TestEchoHandshakeJSONOverPOST: an echo read from a POST header can be
+// answered as a JSON field (the shape Smartsheet's challenge asks for),
+// and a request of another method is not answered.
+func TestEchoHandshakeJSONOverPOST(t *testing.T) {
+	e := echoResponder{spec: handshakeSpec{Kind: "echo", Method: "POST", Header: "x-hook-challenge", JSONField: "hookResponse"}}
+	if err := e.spec.check(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.answer(nil, request("POST", "", []byte(`{"challenge":"s-1"}`), authz.HeaderValue{Name: "x-hook-challenge", Value: "s-1"}), vectNow)
+	if err != nil || resp == nil || string(resp.Body) != `{"hookResponse":"s-1"}` || resp.ContentType != "application/json" {
+		t.Fatalf("answer %+v, %v", resp, err)
+	}
+	resp, err = e.answer(nil, request("GET", "", nil, authz.HeaderValue{Name: "x-hook-challenge", Value: "s-1"}), vectNow)
+	if resp != nil || err != nil {
+		t.Fatalf("GET answered: %+v, %v", resp, err)
+	}
 }

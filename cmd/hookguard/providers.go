@@ -93,6 +93,7 @@ func describeProvider(w io.Writer, p verify.Provider) {
 	}
 	line("quirks", p.Quirks)
 	line("docs", p.Docs)
+	line("checked", p.Checked)
 }
 
 func dash(s string) string {

@@ -73,7 +73,7 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, status int, el
 	if ev == nil {
 		return
 	}
-	ev = ev.Str("request_id", r.ID).
+	ev = ev.Str("request_id", logged(r.ID, maxLoggedID)).
 		Str("endpoint", d.Endpoint).
 		Str("decision", string(d.Outcome())).
 		Str("reason", string(d.Reason)).
@@ -81,8 +81,8 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, status int, el
 		Str("mode", mode(d)).
 		Str("source", sourceString(r)).
 		Str("scheme", d.Scheme).
-		Str("method", r.Method).
-		Str("path", r.Path).
+		Str("method", logged(r.Method, maxLoggedID)).
+		Str("path", logged(r.Path, maxLoggedPath)).
 		Int64("latency_us", elapsed.Microseconds())
 	if d.DeliveryID != "" {
 		ev = ev.Str("delivery_id", d.DeliveryID)
@@ -94,6 +94,23 @@ func (s *Server) logDecision(r *authz.Request, d *authz.Decision, status int, el
 		ev = ev.Str("policy_revision", d.Revision)
 	}
 	ev.Msg("decision")
+}
+
+// Bounds on the strings of a decision's log line that the sender chooses:
+// the path, the method and (unless Envoy replaces it) the request id. Real
+// ones are far shorter; without a bound any request, even one refused at
+// once, could write megabytes to the log.
+const (
+	maxLoggedPath = 256
+	maxLoggedID   = 128
+)
+
+// logged cuts s to max bytes, marking the cut with "...".
+func logged(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
 
 // logLevel is the level of a decision's log line. This is the one place
