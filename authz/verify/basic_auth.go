@@ -77,6 +77,7 @@ func (b *BasicAuth) Verify(r *authz.Request, _ time.Time) (authz.Verified, error
 		return v, fmt.Errorf("%w: credentials are not base64", authz.SignatureInvalid)
 	}
 	digest := sha256.Sum256(buf[:n])
+	meter.hash(hashSHA256, n)
 	match := 0
 	for i := range b.digests {
 		match |= subtle.ConstantTimeCompare(digest[:], b.digests[i][:])

@@ -98,8 +98,9 @@ func (d *Discord) verify(r *authz.Request, now time.Time) ([]byte, error) {
 	}
 	msg := make([]byte, 0, len(ts)+len(r.Body))
 	msg = append(append(msg, ts...), r.Body...)
+	// One check per key: the header carries one signature.
 	for _, pk := range d.publicKeys {
-		if ed25519.Verify(pk, msg, sig) {
+		if verifyEd25519(pk, msg, sig) {
 			return sig, nil
 		}
 	}
@@ -122,6 +123,7 @@ func (d *Discord) Handshake(r *authz.Request, now time.Time) (*authz.Response, e
 	var in struct {
 		Type int `json:"type"`
 	}
+	meter.json(len(r.Body))
 	if json.Unmarshal(r.Body, &in) != nil || in.Type != 1 {
 		return nil, nil
 	}

@@ -24,6 +24,12 @@
 // authz.TimestampOutOfWindow with a detail that never quotes a secret, a
 // signature or the body.
 //
+// Its work does not grow with the number of signatures a request lists:
+// each secret's MAC of the signed content is computed once and compared
+// with every signature, a body digest once per algorithm, and public-key
+// checks are bounded per request, so a forged request costs no more than a
+// few valid ones (work.go; the tests count it for every scheme).
+//
 // Its replay key is built only from what the signature covers: for the HMAC
 // schemes the [ContentKey] of the signed content, for the asymmetric ones
 // the signature in its one canonical form, and for a scheme that signs a

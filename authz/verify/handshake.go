@@ -240,6 +240,7 @@ func (i intentResponder) answer(p *ProviderVerifier, r *authz.Request, now time.
 	var body struct {
 		Events []json.RawMessage `json:"events"`
 	}
+	meter.json(len(r.Body))
 	if json.Unmarshal(r.Body, &body) != nil || body.Events == nil || len(body.Events) > 0 {
 		return nil, nil
 	}

@@ -164,10 +164,11 @@ func (h *HMAC) compileExt(c HMACConfig, newHash func() hash.Hash, secrets []auth
 type keyedHash struct {
 	secret authz.Secret
 	pool   sync.Pool
+	kind   hashKind
 }
 
 func newKeyedHash(h func() hash.Hash, secret authz.Secret) *keyedHash {
-	k := &keyedHash{secret: secret}
+	k := &keyedHash{secret: secret, kind: hashKindOf(h().Size())}
 	k.pool.New = func() any { return h() }
 	return k
 }
@@ -177,13 +178,17 @@ func newKeyedHash(h func() hash.Hash, secret authz.Secret) *keyedHash {
 func (k *keyedHash) sum(dst []byte, secretAt uint32, parts ...[]byte) []byte {
 	m := k.pool.Get().(hash.Hash)
 	m.Reset()
+	n := 0
 	for i, p := range parts {
 		if secretAt&(1<<i) != 0 {
 			m.Write(k.secret)
+			n += len(k.secret)
 			continue
 		}
 		m.Write(p)
+		n += len(p)
 	}
+	meter.mac(k.kind, n)
 	dst = m.Sum(dst)
 	k.pool.Put(m)
 	return dst

@@ -225,15 +225,21 @@ func (h *HTTPMessageSignatures) Verify(r *authz.Request, now time.Time) (authz.V
 	// "stale" says more than "no signature".
 	first := fmt.Errorf("%w: no signature with a configured keyid covers the required components", authz.SignatureInvalid)
 	firstSet := false
+	st := httpSigRequest{checks: maxHTTPSigChecks}
 	// Every signature is checked, and each that verifies gives a replay
 	// key: the delivery is remembered under all of them, so removing or
-	// reordering signatures cannot make a captured request look new.
+	// reordering signatures cannot make a captured request look new. For
+	// the same reason a request with more checks than it may cost is
+	// refused whole, not accepted on the signatures checked so far.
 	for _, in := range inputs {
 		sig := findSignature(sigs, in.key)
 		if sig == nil || !in.isList {
 			continue
 		}
-		key, err := h.verifyOne(r, now, in, sig)
+		key, err := h.verifyOne(r, now, in, sig, &st)
+		if errors.Is(err, errTooManyChecks) {
+			return authz.Verified{}, err
+		}
 		if err == nil {
 			if v.ReplayKey == nil {
 				v.ReplayKey = key
@@ -256,6 +262,35 @@ func (h *HTTPMessageSignatures) Verify(r *authz.Request, now time.Time) (authz.V
 // component it cannot rebuild, required components missing.
 var errSkip = errors.New("skip")
 
+// maxHTTPSigChecks bounds the signature checks one request may cost, a
+// check being one signature under one key its keyid (and alg) names. A
+// sender attaches one signature, or two during a key roll or when a proxy
+// adds its own, and a keyid names one key, or two during a rotation;
+// without a bound, a stranger listing 16 signatures under a shared keyid
+// would buy 16 checks per key.
+const maxHTTPSigChecks = 4
+
+// errTooManyChecks refuses a request needing more than maxHTTPSigChecks.
+var errTooManyChecks = fmt.Errorf("%w: more than %d signature checks (signatures times keys sharing their keyid)", authz.SignatureInvalid, maxHTTPSigChecks)
+
+// httpSigRequest is what the signatures of one request share: the checks
+// left, and Content-Digest, which is checked against the body once however
+// many signatures cover it.
+type httpSigRequest struct {
+	checks        int
+	digestChecked bool
+	digestErr     error
+}
+
+// checkDigest checks r's Content-Digest the first time it is called.
+func (st *httpSigRequest) checkDigest(r *authz.Request) error {
+	if !st.digestChecked {
+		st.digestErr = checkContentDigest(r.Header.Get(ContentDigestHeader), r.Body)
+		st.digestChecked = true
+	}
+	return st.digestErr
+}
+
 // findSignature returns the Signature bytes for label, or nil.
 func findSignature(sigs []sfMember, label string) []byte {
 	for _, s := range sigs {
@@ -267,17 +302,19 @@ func findSignature(sigs []sfMember, label string) []byte {
 }
 
 // verifyOne checks one labelled signature and returns its replay key.
-func (h *HTTPMessageSignatures) verifyOne(r *authz.Request, now time.Time, in sfMember, sig []byte) ([]byte, error) {
+func (h *HTTPMessageSignatures) verifyOne(r *authz.Request, now time.Time, in sfMember, sig []byte, st *httpSigRequest) ([]byte, error) {
 	ps := in.item.params
 	keyid, ok := param(ps, "keyid")
 	if !ok || keyid.kind != sfString {
 		return nil, errSkip
 	}
 	alg, hasAlg := param(ps, "alg")
+	// The keys the signature names, and of a size it can be: no check is
+	// spent on a key whose signatures have another length.
 	var candidates []*httpSigKey
 	for i := range h.keys {
 		k := &h.keys[i]
-		if k.keyid == keyid.str && (!hasAlg || (alg.kind == sfString && alg.str == k.alg)) {
+		if k.keyid == keyid.str && (!hasAlg || (alg.kind == sfString && alg.str == k.alg)) && len(sig) == signatureSize(k.alg) {
 			candidates = append(candidates, k)
 		}
 	}
@@ -308,8 +345,11 @@ func (h *HTTPMessageSignatures) verifyOne(r *authz.Request, now time.Time, in sf
 			return nil, fmt.Errorf("%w: signature expired", authz.TimestampOutOfWindow)
 		}
 	}
+	if st.checks == 0 {
+		return nil, errTooManyChecks
+	}
 	if slices.Contains(covered, ContentDigestHeader) {
-		if err := checkContentDigest(r.Header.Get(ContentDigestHeader), r.Body); err != nil {
+		if err := st.checkDigest(r); err != nil {
 			return nil, err
 		}
 	}
@@ -318,6 +358,10 @@ func (h *HTTPMessageSignatures) verifyOne(r *authz.Request, now time.Time, in sf
 		return nil, err
 	}
 	for _, k := range candidates {
+		if st.checks == 0 {
+			return nil, errTooManyChecks
+		}
+		st.checks--
 		if key := k.verify(base, sig); key != nil {
 			return key, nil
 		}
@@ -325,26 +369,35 @@ func (h *HTTPMessageSignatures) verifyOne(r *authz.Request, now time.Time, in sf
 	return nil, fmt.Errorf("%w: no key matches", authz.SignatureInvalid)
 }
 
-// verify checks sig over base and returns the replay key, or nil.
+// signatureSize is the length of an RFC 9421 signature with alg.
+func signatureSize(alg string) int {
+	switch alg {
+	case AlgHMACSHA256:
+		return sha256.Size
+	case AlgEd25519:
+		return ed25519.SignatureSize
+	case AlgECDSAP256SHA256:
+		// r‖s, 32 bytes each, not DER.
+		return 64
+	}
+	return -1
+}
+
+// verify checks sig, of the algorithm's size, over base and returns the
+// replay key, or nil.
 func (k *httpSigKey) verify(base, sig []byte) []byte {
 	switch k.alg {
 	case AlgHMACSHA256:
-		if len(sig) != sha256.Size {
-			return nil
-		}
 		return matchMAC(k.mac, sig, base)
 	case AlgEd25519:
-		if len(sig) == ed25519.SignatureSize && ed25519.Verify(k.ed, base, sig) {
+		if verifyEd25519(k.ed, base, sig) {
 			return slices.Clone(sig)
 		}
 	case AlgECDSAP256SHA256:
-		// RFC 9421 sends r‖s, 32 bytes each, not DER.
-		if len(sig) != 64 {
-			return nil
-		}
 		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 		sum := sha256.Sum256(base)
-		if ecdsa.Verify(k.ec, sum[:], r, s) {
+		meter.hash(hashSHA256, len(base))
+		if verifyECDSA(k.ec, sum[:], r, s) {
 			key, _ := lowS(r, s)
 			return key
 		}
@@ -436,12 +489,16 @@ func checkContentDigest(h string, body []byte) error {
 	known := 0
 	for _, m := range ms {
 		var sum []byte
+		// A dictionary holds each key once, so each algorithm hashes the
+		// body once.
 		switch m.key {
 		case "sha-256":
 			s := sha256.Sum256(body)
+			meter.hash(hashSHA256, len(body))
 			sum = s[:]
 		case "sha-512":
 			s := sha512.Sum512(body)
+			meter.hash(hashSHA512, len(body))
 			sum = s[:]
 		default:
 			continue

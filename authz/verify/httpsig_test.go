@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +338,86 @@ func TestHTTPSigSeveralSignaturesGiveEveryKey(t *testing.T) {
 		if !both[k] {
 			t.Fatal("the second signature alone has a key the pair did not give")
 		}
+	}
+}
+
+// TestHTTPSigWorkPerRequest: however many signatures cover Content-Digest,
+// the body is hashed once per algorithm; a request needing more than
+// maxHTTPSigChecks signature checks is refused whole, even when some of
+// its signatures verified, so that every signature of an accepted request
+// gives its replay key.
+func TestHTTPSigWorkPerRequest(t *testing.T) {
+	keys := map[string][]byte{"k1": []byte("first http signature key"), "k2": []byte("second http signature key")}
+	var config []HTTPSigKey
+	for _, id := range []string{"k1", "k2"} {
+		config = append(config, HTTPSigKey{KeyID: "shared", Algorithm: AlgHMACSHA256, Key: authz.Secret(base64.StdEncoding.EncodeToString(keys[id]))})
+	}
+	v, err := NewHTTPMessageSignatures(config, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("body ", 10000))
+	s256, s512 := sha256.Sum256(body), sha512.Sum512(body)
+	digest := "sha-256=:" + base64.StdEncoding.EncodeToString(s256[:]) + ":, sha-512=:" + base64.StdEncoding.EncodeToString(s512[:]) + ":"
+	// entries returns n signatures under key ("" for forged ones), each
+	// with its own nonce so each has its own replay key.
+	entries := func(n int, key string) *authz.Request {
+		r := request("POST", "https://hooks.example.com/hook", body, authz.HeaderValue{Name: ContentDigestHeader, Value: digest})
+		var inputs, sigs []string
+		for i := range n {
+			label := fmt.Sprintf("s%d", i)
+			in := label + `=("@method" "@authority" "@path" "content-digest");created=1700000000;keyid="shared";nonce="` + label + `"`
+			members, err := parseSFDictionary(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mac := make([]byte, sha256.Size)
+			if key != "" {
+				b, err := signatureBase(r, members[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				mac = newMACKey(sha256.New, keys[key]).sum(nil, b)
+			}
+			inputs = append(inputs, in)
+			sigs = append(sigs, label+"=:"+base64.StdEncoding.EncodeToString(mac)+":")
+		}
+		r.Header[SignatureInputHeader] = strings.Join(inputs, ", ")
+		r.Header[SignatureHeader] = strings.Join(sigs, ", ")
+		return r
+	}
+	cases := []struct {
+		name       string
+		r          *authz.Request
+		want       authz.Reason
+		replayKeys int
+		checks     int
+	}{
+		// Two keys share the keyid: a signature under the second costs
+		// two checks.
+		{"two signatures under the second key", entries(2, "k2"), authz.OK, 2, 4},
+		{"four signatures under the first key", entries(4, "k1"), authz.OK, 4, 4},
+		{"three signatures under the second key", entries(3, "k2"), authz.SignatureInvalid, 0, 4},
+		{"sixteen forged signatures", entries(maxSignatures, ""), authz.SignatureInvalid, 0, 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got authz.Verified
+			var err error
+			w := measure(t, func() { got, err = v.Verify(c.r, t0) })
+			checkReason(t, err, c.want)
+			if n := len(got.MoreReplayKeys); c.want == authz.OK && n+1 != c.replayKeys {
+				t.Errorf("%d replay keys, want %d", n+1, c.replayKeys)
+			}
+			if c.want != authz.OK && !strings.Contains(err.Error(), "more than 4 signature checks") {
+				t.Errorf("error %q does not say the request needs too many checks", err)
+			}
+			if w.macs != c.checks {
+				t.Errorf("%d MACs, want %d", w.macs, c.checks)
+			}
+			if w.hashed[hashSHA512] != len(body) {
+				t.Errorf("SHA-512 read %d bytes for a body of %d: the body is hashed once per algorithm", w.hashed[hashSHA512], len(body))
+			}
+		})
 	}
 }

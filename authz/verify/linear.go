@@ -89,6 +89,7 @@ func linearTimestamp(body []byte) (time.Time, bool) {
 		// fractional value is not what Linear sends.
 		WebhookTimestamp json.RawMessage `json:"webhookTimestamp"`
 	}
+	meter.json(len(body))
 	if json.Unmarshal(body, &b) != nil {
 		return time.Time{}, false
 	}

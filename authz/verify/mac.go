@@ -27,10 +27,11 @@ var errNoSecretMatches = fmt.Errorf("%w: no secret matches", authz.SignatureInva
 // costs a Reset instead of hmac.New's key schedule and allocations.
 type macKey struct {
 	pool sync.Pool
+	kind hashKind
 }
 
 func newMACKey(h func() hash.Hash, secret authz.Secret) *macKey {
-	k := &macKey{}
+	k := &macKey{kind: hashKindOf(h().Size())}
 	k.pool.New = func() any { return hmac.New(h, secret) }
 	return k
 }
@@ -39,9 +40,12 @@ func newMACKey(h func() hash.Hash, secret authz.Secret) *macKey {
 func (k *macKey) sum(dst []byte, parts ...[]byte) []byte {
 	m := k.pool.Get().(hash.Hash)
 	m.Reset()
+	n := 0
 	for _, p := range parts {
 		m.Write(p)
+		n += len(p)
 	}
+	meter.mac(k.kind, n)
 	dst = m.Sum(dst)
 	k.pool.Put(m)
 	return dst
@@ -107,9 +111,12 @@ func matchAnyMAC(keys []*macKey, wants [][]byte, parts ...[]byte) (replayKey []b
 // timestamp is part of what is signed.
 func ContentKey(parts ...[]byte) []byte {
 	h := sha256.New()
+	n := 0
 	for _, p := range parts {
 		h.Write(p)
+		n += len(p)
 	}
+	meter.hash(hashSHA256, n)
 	return h.Sum(nil)
 }
 

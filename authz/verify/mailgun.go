@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -72,28 +71,99 @@ type mailgunSignature struct {
 // parseMailgunBody reads the signature object from a JSON body, or the
 // timestamp, token and signature fields of a urlencoded form body. It
 // returns nil when the body carries none.
-func parseMailgunBody(contentType string, body []byte) *mailgunSignature {
+//
+// Of a JSON body only the top-level "signature" member is decoded (named
+// as encoding/json would match it): the rest is skipped unread, since
+// Mailgun does not sign it and a stranger's megabyte of JSON must not cost
+// a full decoding. An object naming the member twice, or a signature
+// object over maxSignatureHeader bytes, is refused.
+func parseMailgunBody(contentType string, body []byte) (*mailgunSignature, error) {
 	mediaType, _, _ := mime.ParseMediaType(contentType)
 	if mediaType == "application/x-www-form-urlencoded" {
-		q, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil
-		}
-		return &mailgunSignature{Timestamp: json.Number(q.Get("timestamp")), Token: q.Get("token"), Signature: q.Get("signature")}
+		return mailgunFormSignature(body), nil
 	}
-	var b struct {
-		Signature *mailgunSignature `json:"signature"`
+	raw, found, err := jsonMember(body, "signature")
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: more than one signature object", authz.SignatureInvalid)
+	case !found:
+		return nil, nil
+	case len(raw) > maxSignatureHeader:
+		return nil, fmt.Errorf("%w: signature object longer than %d bytes", authz.SignatureInvalid, maxSignatureHeader)
 	}
-	if json.Unmarshal(body, &b) != nil {
+	var s *mailgunSignature
+	meter.json(len(raw))
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// maxQueryParams is how many parameters url.ParseQuery reads, by default.
+const maxQueryParams = 10000
+
+// mailgunFormSignature reads the first timestamp, token and signature of a
+// urlencoded form body as url.ParseQuery would, nil where it would fail (a
+// malformed escape, a ';' in a parameter, more than maxQueryParams), but
+// decoding only the names and those three values.
+func mailgunFormSignature(body []byte) *mailgunSignature {
+	meter.form(len(body))
+	if bytes.Count(body, []byte("&"))+1 > maxQueryParams {
 		return nil
 	}
-	return b.Signature
+	var fields [3][]byte // timestamp, token, signature
+	var set [3]bool
+	var name []byte
+	ok := true
+	for rest := body; len(rest) > 0; {
+		var pair []byte
+		pair, rest, _ = bytes.Cut(rest, []byte("&"))
+		if bytes.IndexByte(pair, ';') >= 0 {
+			ok = false
+			continue
+		}
+		if len(pair) == 0 {
+			continue
+		}
+		rawName, value, _ := bytes.Cut(pair, []byte("="))
+		var nameOK bool
+		if name, nameOK = appendQueryUnescape(name[:0], rawName); !nameOK {
+			ok = false
+			continue
+		}
+		i := -1
+		switch string(name) {
+		case "timestamp":
+			i = 0
+		case "token":
+			i = 1
+		case "signature":
+			i = 2
+		}
+		if i < 0 || set[i] {
+			ok = ok && validQueryEscapes(value)
+			continue
+		}
+		v, valueOK := appendQueryUnescape(nil, value)
+		if !valueOK {
+			ok = false
+			continue
+		}
+		fields[i], set[i] = v, true
+	}
+	if !ok {
+		return nil
+	}
+	return &mailgunSignature{Timestamp: json.Number(fields[0]), Token: string(fields[1]), Signature: string(fields[2])}
 }
 
 // Verify checks the body's signature object.
 func (m *Mailgun) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	var v authz.Verified
-	s := parseMailgunBody(r.Header.Get("content-type"), r.Body)
+	s, err := parseMailgunBody(r.Header.Get("content-type"), r.Body)
+	if err != nil {
+		return v, err
+	}
 	if s == nil || s.Signature == "" {
 		return v, fmt.Errorf("%w: no signature object in the body", authz.SignatureMissing)
 	}

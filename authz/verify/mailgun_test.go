@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -53,6 +54,20 @@ func TestMailgun(t *testing.T) {
 		{"malformed signature", []string{key}, "application/json", mailgunJSON(ts, token, "zz"), t0, authz.SignatureInvalid},
 		{"token too long", []string{key}, "application/json", mailgunJSON(ts, strings.Repeat("a", maxIDLength+1), good), t0, authz.SignatureInvalid},
 		{"numeric timestamp", []string{key}, "application/json", []byte(fmt.Sprintf(`{"signature":{"timestamp":%s,"token":%q,"signature":%q}}`, ts, token, good)), t0, authz.OK},
+		// The member is found as encoding/json finds a field, and nothing
+		// else of the body is decoded.
+		{"signature object last", []string{key}, "application/json", []byte(`{"event-data":{"a":["}",{"signature":1}]},` + string(mailgunJSON(ts, token, good))[1:]), t0, authz.OK},
+		{"member name in capitals", []string{key}, "application/json", bytes.Replace(mailgunJSON(ts, token, good), []byte(`"signature":{`), []byte(`"SIGNATURE":{`), 1), t0, authz.OK},
+		{"member name escaped", []string{key}, "application/json", bytes.Replace(mailgunJSON(ts, token, good), []byte(`"signature":{`), []byte(`"\u0073ignature":{`), 1), t0, authz.OK},
+		{"signature object twice", []string{key}, "application/json", []byte(`{"Signature":{"token":"x"},` + string(mailgunJSON(ts, token, good))[1:]), t0, authz.SignatureInvalid},
+		{"signature object too long", []string{key}, "application/json", mailgunJSON(ts, token, good+`","pad":"`+strings.Repeat("x", maxSignatureHeader)), t0, authz.SignatureInvalid},
+		{"signature object not an object", []string{key}, "application/json", []byte(`{"signature":"x"}`), t0, authz.SignatureMissing},
+		{"trailing data", []string{key}, "application/json", append(mailgunJSON(ts, token, good), " x"...), t0, authz.SignatureMissing},
+		{"not an object", []string{key}, "application/json", []byte(`[` + string(mailgunJSON(ts, token, good)) + `]`), t0, authz.SignatureMissing},
+		{"form, escaped names", []string{key}, "application/x-www-form-urlencoded", []byte(strings.NewReplacer("timestamp=", "%74imestamp=", "token=", "t%6Fken=").Replace(form)), t0, authz.OK},
+		{"form, first value counts", []string{key}, "application/x-www-form-urlencoded", []byte(form + "&signature=00"), t0, authz.OK},
+		{"form, malformed escape elsewhere", []string{key}, "application/x-www-form-urlencoded", []byte(form + "&x=%zz"), t0, authz.SignatureMissing},
+		{"form, semicolon", []string{key}, "application/x-www-form-urlencoded", []byte(form + "&x=1;y=2"), t0, authz.SignatureMissing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -102,6 +102,7 @@ func (m *Meta) Handshake(r *authz.Request, _ time.Time) (*authz.Response, error)
 	if len(r.Query) > maxSignatureHeader {
 		return nil, fmt.Errorf("%w: query longer than %d bytes", authz.SignatureInvalid, maxSignatureHeader)
 	}
+	meter.form(len(r.Query))
 	q, err := url.ParseQuery(r.Query)
 	if err != nil || q.Get("hub.mode") != "subscribe" {
 		return nil, nil
@@ -111,6 +112,7 @@ func (m *Meta) Handshake(r *authz.Request, _ time.Time) (*authz.Response, error)
 		return nil, fmt.Errorf("%w: no hub.verify_token", authz.SignatureMissing)
 	}
 	digest := sha256.Sum256([]byte(token))
+	meter.hash(hashSHA256, len(token))
 	match := 0
 	for i := range m.tokens {
 		match |= subtle.ConstantTimeCompare(digest[:], m.tokens[i][:])

@@ -191,13 +191,23 @@ func (s *StandardWebhooks) Verify(r *authz.Request, now time.Time) (authz.Verifi
 	if err != nil {
 		return v, err
 	}
-	if s.verifyV1(p, id, ts, r.Body) || s.verifyV1a(p, id, ts, r.Body) {
+	if s.verifyV1(p, id, ts, r.Body) {
 		v.ReplayKey = []byte(id)
 		return v, nil
+	}
+	ok, checks, more := s.verifyV1a(p, id, ts, r.Body)
+	switch {
+	case ok:
+		v.ReplayKey = []byte(id)
+		return v, nil
+	case more:
+		return v, fmt.Errorf("%w: no key matches in %d Ed25519 checks, the most one request gets", authz.SignatureInvalid, checks)
 	}
 	return v, fmt.Errorf("%w: no key matches", authz.SignatureInvalid)
 }
 
+// verifyV1 checks the v1 signatures: each secret's MAC is computed once
+// and compared with every signature.
 func (s *StandardWebhooks) verifyV1(p *swSignatures, id, ts string, body []byte) bool {
 	if p.n1 == 0 || len(s.keys) == 0 {
 		return false
@@ -208,23 +218,48 @@ func (s *StandardWebhooks) verifyV1(p *swSignatures, id, ts string, body []byte)
 	return key != nil
 }
 
-func (s *StandardWebhooks) verifyV1a(p *swSignatures, id, ts string, body []byte) bool {
+// maxEd25519Checks is how many Ed25519 checks one request may cost at
+// least; a verifier with more public keys allows one per key. A v1a
+// signature names no key, so each may have to be checked under every key,
+// and each check hashes the whole body: a stranger listing 16 signatures
+// must not buy 16 checks per key. Three checks cover a key roll in any
+// order of either list: two signatures and one configured key, or two
+// configured keys and a first signature under one of them.
+const maxEd25519Checks = 3
+
+// ed25519Budget is how many Ed25519 checks a request may cost a verifier
+// with keys public keys.
+func ed25519Budget(keys int) int { return max(maxEd25519Checks, keys) }
+
+// verifyV1a checks the v1a signatures, in header order, each under the
+// public keys in policy order, until one verifies or the budget is spent.
+// It reports whether one verified, how many checks it made, and whether
+// pairs were left unchecked.
+func (s *StandardWebhooks) verifyV1a(p *swSignatures, id, ts string, body []byte) (ok bool, checks int, more bool) {
 	if p.n1a == 0 || len(s.publicKeys) == 0 {
-		return false
+		return false, 0, false
 	}
-	msg := swMessage(id, ts, body)
+	budget := ed25519Budget(len(s.publicKeys))
+	var msg []byte
 	var sig [ed25519.SignatureSize]byte
 	for _, enc := range p.v1a[:p.n1a] {
 		if !decodeStdBase64To(sig[:], enc) {
 			continue
 		}
+		if msg == nil {
+			msg = swMessage(id, ts, body)
+		}
 		for _, pk := range s.publicKeys {
-			if ed25519.Verify(pk, msg, sig[:]) {
-				return true
+			if checks == budget {
+				return false, checks, true
+			}
+			checks++
+			if verifyEd25519(pk, msg, sig[:]) {
+				return true, checks, false
 			}
 		}
 	}
-	return false
+	return false, checks, false
 }
 
 // swMessage is the signed content, in one buffer as Ed25519 needs.

@@ -157,3 +157,56 @@ func testStandardWebhooksSuite(t *testing.T) {
 		})
 	})
 }
+
+// TestStandardWebhooksEd25519Budget: v1a signatures name no key, so a
+// request costs at most ed25519Budget checks, signatures in header order
+// each under the keys in policy order; past the budget it is refused and
+// says so.
+func TestStandardWebhooksEd25519Budget(t *testing.T) {
+	priv, pub := swEdKeys(4)
+	body := []byte(`{"event":"x"}`)
+	m := Message{ID: "msg_1", Time: t0, Body: body}
+	sig := func(key authz.Secret) string {
+		h, err := Sign("standard_webhooks", key, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h[2].Value
+	}
+	forged := func(i int) string { return "v1a," + base64.StdEncoding.EncodeToString(fakeEd25519Signature(i)) }
+	cases := []struct {
+		name   string
+		keys   []authz.Secret
+		sigs   []string
+		want   authz.Reason
+		checks int
+	}{
+		{"one key, signature third", pub[:1], []string{forged(0), forged(1), sig(priv[0])}, authz.OK, 3},
+		{"one key, signature fourth", pub[:1], []string{forged(0), forged(1), forged(2), sig(priv[0])}, authz.SignatureInvalid, 3},
+		{"key roll, old key removed", pub[1:2], []string{sig(priv[0]), sig(priv[1])}, authz.OK, 2},
+		{"key roll, both keys", pub[:2], []string{sig(priv[1]), sig(priv[0])}, authz.OK, 2},
+		{"four keys, signature under the last", pub[:4], []string{sig(priv[3])}, authz.OK, 4},
+		{"three keys, sixteen forged signatures", pub[:3], []string{forged(0), forged(1), forged(2), forged(3), forged(4), forged(5), forged(6), forged(7),
+			forged(8), forged(9), forged(10), forged(11), forged(12), forged(13), forged(14), forged(15)}, authz.SignatureInvalid, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := NewStandardWebhooks(nil, c.keys, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := request("POST", "", body,
+				authz.HeaderValue{Name: "webhook-id", Value: m.ID},
+				authz.HeaderValue{Name: "webhook-timestamp", Value: unixText(t0)},
+				authz.HeaderValue{Name: "webhook-signature", Value: strings.Join(c.sigs, " ")})
+			w := measure(t, func() { _, err = v.Verify(r, t0) })
+			checkReason(t, err, c.want)
+			if w.ed25519 != c.checks {
+				t.Errorf("%d Ed25519 checks, want %d", w.ed25519, c.checks)
+			}
+			if c.want != authz.OK && len(c.sigs)*len(c.keys) > c.checks && !strings.Contains(err.Error(), "the most one request gets") {
+				t.Errorf("error %q does not say the checks ran out", err)
+			}
+		})
+	}
+}

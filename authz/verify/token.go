@@ -75,6 +75,7 @@ func (t *Token) Verify(r *authz.Request, _ time.Time) (authz.Verified, error) {
 		got = got[len(t.prefix):]
 	}
 	digest := sha256.Sum256([]byte(got))
+	meter.hash(hashSHA256, len(got))
 	match := 0
 	for i := range t.digests {
 		match |= subtle.ConstantTimeCompare(digest[:], t.digests[i][:])

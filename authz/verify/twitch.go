@@ -113,6 +113,7 @@ func (t *Twitch) Handshake(r *authz.Request, now time.Time) (*authz.Response, er
 	var body struct {
 		Challenge string `json:"challenge"`
 	}
+	meter.json(len(r.Body))
 	if json.Unmarshal(r.Body, &body) != nil || body.Challenge == "" || len(body.Challenge) > maxHandshakeToken {
 		return nil, fmt.Errorf("%w: verification without a usable challenge", authz.SignatureInvalid)
 	}

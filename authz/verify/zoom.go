@@ -95,6 +95,7 @@ func (z *Zoom) Handshake(r *authz.Request, now time.Time) (*authz.Response, erro
 		return nil, nil
 	}
 	var ev zoomValidation
+	meter.json(len(r.Body))
 	if json.Unmarshal(r.Body, &ev) != nil || ev.Event != "endpoint.url_validation" {
 		return nil, nil
 	}
