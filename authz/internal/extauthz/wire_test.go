@@ -272,8 +272,8 @@ func TestWireResponseMatchesMessage(t *testing.T) {
 		"no endpoint":              {Reason: authz.NoEndpoint, RequestID: long},
 		"rate limited": {Reason: authz.RateLimited, Endpoint: "e", RetryAfterSeconds: 3,
 			ResponseHeaders: []authz.HeaderValue{{Name: "ratelimit", Value: `"source";r=0;t=3`}}},
-		"unavailable": {Reason: authz.Unavailable, RetryAfterSeconds: authz.RetryAfterUnavailable},
-		"handshake":   {Reason: authz.Handshake, Endpoint: "slack", Response: &authz.Response{ContentType: "text/plain", Body: []byte(long)}},
+		"unavailable":      {Reason: authz.Unavailable, RetryAfterSeconds: authz.RetryAfterUnavailable},
+		"handshake":        {Reason: authz.Handshake, Endpoint: "slack", Response: &authz.Response{ContentType: "text/plain", Body: []byte(long)}},
 		"handshake, empty": {Reason: authz.Handshake, Endpoint: "slack", Response: &authz.Response{ContentType: "text/plain"}},
 		"dry run":          {Reason: authz.Replayed, DryRun: true, Endpoint: "e", DeliveryID: "d", SetHeaders: []authz.HeaderValue{{Name: "x-hookguard-endpoint", Value: "e"}}},
 	}
