@@ -40,10 +40,14 @@ type envoyProc struct {
 	listeners map[string]int // variant → port
 }
 
-// startEnvoy renders the benchmark bootstrap and starts Envoy with one
-// worker, waiting until its admin interface says LIVE.
-func startEnvoy(ctx context.Context, bin, dir string, hookguardPort, floorPort, upstreamPort int) (*envoyProc, error) {
-	ports := make([]int, 4)
+// noExtAuthz names the listener without ext_authz.
+const noExtAuthz = "no_ext_authz"
+
+// startEnvoy renders the benchmark bootstrap, with a listener asking each
+// of the ext_authz servers and one without ext_authz, and starts Envoy with
+// one worker, waiting until its admin interface says LIVE.
+func startEnvoy(ctx context.Context, bin, dir string, servers []*server, upstreamPort int) (*envoyProc, error) {
+	ports := make([]int, len(servers)+2)
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -55,11 +59,18 @@ func startEnvoy(ctx context.Context, bin, dir string, hookguardPort, floorPort, 
 		AdminPort int
 		Listeners []envoyListener
 		Clusters  []envoyCluster
-	}{
-		AdminPort: ports[0],
-		Listeners: []envoyListener{{"hookguard", ports[1], "hookguard"}, {"floor", ports[2], "floor"}, {"no_ext_authz", ports[3], ""}},
-		Clusters:  []envoyCluster{{"hookguard", hookguardPort, true}, {"floor", floorPort, true}, {"upstream", upstreamPort, false}},
+	}{AdminPort: ports[0]}
+	for i, s := range servers {
+		_, port, err := net.SplitHostPort(s.addr)
+		if err != nil {
+			return nil, err
+		}
+		p, _ := strconv.Atoi(port)
+		data.Listeners = append(data.Listeners, envoyListener{s.name, ports[i+1], s.name})
+		data.Clusters = append(data.Clusters, envoyCluster{s.name, p, true})
 	}
+	data.Listeners = append(data.Listeners, envoyListener{noExtAuthz, ports[len(ports)-1], ""})
+	data.Clusters = append(data.Clusters, envoyCluster{"upstream", upstreamPort, false})
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("envoy").Parse(envoyTemplate)).Execute(&cfg, data); err != nil {
 		return nil, err
@@ -126,15 +137,13 @@ func startUpstream() (port int, stop func(), err error) {
 	return l.Addr().(*net.TCPAddr).Port, func() { srv.Close() }, nil
 }
 
-// driveHTTP posts signed deliveries to url from conc workers, each with
-// its own keep-alive connection, as webhook senders do.
-func driveHTTP(ctx context.Context, url string, d *delivery, conc int, dur, warm time.Duration, max int) (*run, error) {
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+// httpCaller returns the call that posts one signed delivery to url with
+// client, whose transport keeps a connection per worker, as webhook
+// senders do.
+func httpCaller(ctx context.Context, client *http.Client, url string, d *delivery) func(*worker) (time.Duration, bool, bool) {
 	hdr := githubHeaders(len(d.body))
 	delete(hdr, "content-length")
-	return drive(ctx, conc, dur, warm, max, func(w *worker) (time.Duration, bool, bool) {
+	return func(w *worker) (time.Duration, bool, bool) {
 		n := seq.Add(1)
 		w.buf = append(w.buf[:0], d.body...)
 		putHex(w.buf[d.prefix:d.prefix+len(seqMark)], n)
@@ -155,7 +164,6 @@ func driveHTTP(ctx context.Context, url string, d *delivery, conc int, dur, warm
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		lat := time.Since(start)
-		return lat, resp.StatusCode == http.StatusOK, true
-	})
+		return time.Since(start), resp.StatusCode == http.StatusOK, true
+	}
 }

@@ -223,29 +223,89 @@ type run struct {
 	elapsed   time.Duration
 }
 
-// driveGRPC sends checks to addr from conc workers over one connection,
-// as Envoy does, for d or until max requests, after warm-up.
-func driveGRPC(ctx context.Context, addr string, t *checkTemplate, conc int, d, warm time.Duration, max int, badShare float64) (*run, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	one := func(buf []byte, rng *rand.Rand) (time.Duration, bool, bool, []byte) {
-		bad := badShare > 0 && rng.Float64() < badShare
-		buf = t.fill(buf, seq.Add(1), bad)
+// grpcCaller returns the call that sends one check to conn, a connection
+// to the server as Envoy keeps one, with a bad signature for the share
+// badShare of them.
+func grpcCaller(ctx context.Context, conn *grpc.ClientConn, t *checkTemplate, badShare float64) func(*worker) (time.Duration, bool, bool) {
+	return func(w *worker) (time.Duration, bool, bool) {
+		bad := badShare > 0 && w.rng.Float64() < badShare
+		w.buf = t.fill(w.buf, seq.Add(1), bad)
 		var resp []byte
 		start := time.Now()
-		err := conn.Invoke(ctx, "/envoy.service.auth.v3.Authorization/Check", &buf, &resp)
+		err := conn.Invoke(ctx, "/envoy.service.auth.v3.Authorization/Check", &w.buf, &resp)
 		lat := time.Since(start)
-		return lat, err == nil, err == nil && allowed(resp) == !bad, buf
+		return lat, err == nil, err == nil && allowed(resp) == !bad
 	}
-	return drive(ctx, conc, d, warm, max, func(w *worker) (time.Duration, bool, bool) {
-		lat, ok, right, buf := one(w.buf, w.rng)
-		w.buf = buf
-		return lat, ok, right
-	})
+}
+
+// dialGRPC connects to a server under test, with the raw codec.
+func dialGRPC(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{}), grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
+}
+
+// target is one server measured in an interleaved run.
+type target struct {
+	name string
+	call func(*worker) (time.Duration, bool, bool)
+	pid  int // the process whose CPU time is counted; 0 for none
+	// total accumulates the slices; rounds is each slice's requests/s.
+	total  run
+	rounds []float64
+	cpu    time.Duration
+}
+
+// interleave measures the targets in turns of slice each, alternating
+// their order, until each has had d; each is warmed up first. Taking turns
+// spreads whatever else the machine does over all targets alike, so their
+// ratios hold even when the absolute figures wander.
+func interleave(ctx context.Context, targets []*target, conc int, d, slice, warm time.Duration, limit int) error {
+	for _, t := range targets {
+		if _, err := drive(ctx, conc, warm, 0, limit, t.call); err != nil {
+			return fmt.Errorf("%s warm-up: %w", t.name, err)
+		}
+	}
+	rounds := max(1, int((d+slice-1)/slice))
+	for r := range rounds {
+		order := slices.Clone(targets)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, t := range order {
+			left := limit - t.total.requests
+			if left <= 0 {
+				continue
+			}
+			var c0 time.Duration
+			if t.pid != 0 {
+				var err error
+				if c0, err = cpuTime(t.pid); err != nil {
+					return err
+				}
+			}
+			res, err := drive(ctx, conc, slice, 0, left, t.call)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			if t.pid != 0 {
+				c1, err := cpuTime(t.pid)
+				if err != nil {
+					return err
+				}
+				t.cpu += c1 - c0
+			}
+			t.rounds = append(t.rounds, float64(res.requests)/res.elapsed.Seconds())
+			t.total.latencies = append(t.total.latencies, res.latencies...)
+			t.total.requests += res.requests
+			t.total.errors += res.errors
+			t.total.wrong += res.wrong
+			t.total.elapsed += res.elapsed
+		}
+	}
+	for _, t := range targets {
+		slices.Sort(t.total.latencies)
+	}
+	return nil
 }
 
 // worker is one load generating goroutine's state.

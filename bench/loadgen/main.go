@@ -53,10 +53,11 @@ const benchPolicy = `endpoints:
 
 type options struct {
 	hookguard, floor, envoy, storebench string
+	baseline                            string
 	out, json, charts, profile          string
 	sizes, conc, envoyConc              []int
-	dur, warm                           time.Duration
-	max, reps                           int
+	dur, warm, slice                    time.Duration
+	max                                 int
 	bad                                 float64
 	nonces, keys                        int
 	serveArgs                           []string
@@ -66,6 +67,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.hookguard, "hookguard", "bin/hookguard", "hookguard binary")
 	flag.StringVar(&o.floor, "floor", "bin/floor", "floor binary (bench/floor)")
+	flag.StringVar(&o.baseline, "baseline", "", "another hookguard binary (an earlier build) measured in the same turns, as \"baseline\"")
 	flag.StringVar(&o.envoy, "envoy", ".tools/envoy/bin/envoy", "Envoy binary; empty skips the Envoy runs")
 	flag.StringVar(&o.storebench, "storebench", "bin/storebench", "store memory binary (authz/internal/storebench); empty skips it")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report to write; empty writes none")
@@ -75,10 +77,10 @@ func main() {
 	sizes := flag.String("sizes", "1024,65536", "body sizes in bytes")
 	conc := flag.String("concurrency", "1,16,64", "requests in flight")
 	envoyConc := flag.String("envoy-concurrency", "16,64", "requests in flight through Envoy (1 KiB bodies)")
-	flag.DurationVar(&o.dur, "duration", 4*time.Second, "measured time of each run")
-	flag.DurationVar(&o.warm, "warmup", time.Second, "unmeasured time before each run")
-	flag.IntVar(&o.max, "max", 2_000_000, "most requests of one run")
-	flag.IntVar(&o.reps, "reps", 1, "runs of each case, hookguard and the floor alternating")
+	flag.DurationVar(&o.dur, "duration", 4*time.Second, "measured time of each server in each case")
+	flag.DurationVar(&o.slice, "slice", 500*time.Millisecond, "the servers of a case take turns of this long")
+	flag.DurationVar(&o.warm, "warmup", 500*time.Millisecond, "unmeasured time of each server before each case")
+	flag.IntVar(&o.max, "max", 2_000_000, "most requests to one server in one case")
 	flag.Float64Var(&o.bad, "bad", 0, "share of requests with a bad signature")
 	flag.IntVar(&o.nonces, "nonces", 1_000_000, "remembered deliveries for the memory figures")
 	flag.IntVar(&o.keys, "keys", 1_000_000, "distinct rate-limit sources for the memory figures")
@@ -90,7 +92,7 @@ func main() {
 			o.envoyConc, err = ints(*envoyConc)
 		}
 	}
-	if err != nil || o.bad < 0 || o.bad > 1 || o.dur <= 0 || o.reps < 1 {
+	if err != nil || o.bad < 0 || o.bad > 1 || o.dur <= 0 || o.slice <= 0 || o.max <= 0 {
 		log.Fatalf("bad flags: %v", err)
 	}
 	o.serveArgs = strings.Fields(*serveArgs)
@@ -152,7 +154,6 @@ type Measurement struct {
 	Server      string  `json:"server"`
 	BodyBytes   int     `json:"body_bytes"`
 	Concurrency int     `json:"concurrency"`
-	Rep         int     `json:"rep"`
 	Requests    int     `json:"requests"`
 	Errors      int     `json:"errors"`
 	Wrong       int     `json:"wrong"`
@@ -164,19 +165,30 @@ type Measurement struct {
 	P999us      float64 `json:"p999_us"`
 	CPUus       float64 `json:"server_cpu_us_per_request"`
 	PeakRSSMiB  float64 `json:"peak_rss_mib"`
+	// Rounds are the requests/s of each turn, paired with the other
+	// servers' turns of the same case.
+	Rounds []float64 `json:"rounds_rps"`
 }
 
-func measurement(server string, size, conc, rep int, r *run) Measurement {
+func measurement(t *target, size, conc int) Measurement {
+	r := &t.total
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	return Measurement{Server: server, BodyBytes: size, Concurrency: conc, Rep: rep,
+	m := Measurement{Server: t.name, BodyBytes: size, Concurrency: conc, Rounds: t.rounds,
 		Requests: r.requests, Errors: r.errors, Wrong: r.wrong, Seconds: r.elapsed.Seconds(),
 		RPS:   float64(r.requests) / r.elapsed.Seconds(),
 		P50us: us(r.quantile(.5)), P90us: us(r.quantile(.9)), P99us: us(r.quantile(.99)), P999us: us(r.quantile(.999))}
+	if t.pid != 0 && r.requests > 0 {
+		m.CPUus = float64(t.cpu.Microseconds()) / float64(r.requests)
+		if rss, err := peakRSS(t.pid); err == nil {
+			m.PeakRSSMiB = float64(rss) / (1 << 20)
+		}
+	}
+	return m
 }
 
 func benchmark(ctx context.Context, o options) (*Results, error) {
 	res := &Results{Machine: machine(o.hookguard), Options: map[string]any{
-		"duration_s": o.dur.Seconds(), "warmup_s": o.warm.Seconds(), "reps": o.reps, "bad_share": o.bad,
+		"duration_s": o.dur.Seconds(), "warmup_s": o.warm.Seconds(), "slice_s": o.slice.Seconds(), "bad_share": o.bad,
 		"sizes": o.sizes, "concurrency": o.conc, "envoy_concurrency": o.envoyConc, "serve_args": o.serveArgs,
 	}}
 	dir, err := os.MkdirTemp("", "hookguard-loadgen-")
@@ -190,28 +202,37 @@ func benchmark(ctx context.Context, o options) (*Results, error) {
 		return nil, err
 	}
 
-	hgPort, _ := freePort()
-	adminPort, _ := freePort()
 	floorPort, _ := freePort()
-	hgAddr, floorAddr := "127.0.0.1:"+strconv.Itoa(hgPort), "127.0.0.1:"+strconv.Itoa(floorPort)
-	args := []string{o.hookguard, "serve", "--policies", policyDir, "--grpc-addr", hgAddr,
-		"--admin-addr", "127.0.0.1:" + strconv.Itoa(adminPort), "--watch=false"}
-	if o.profile != "" {
-		args = append(args, "--pprof")
-	}
-	args = append(args, o.serveArgs...)
-	hg, err := startServer(ctx, "hookguard", dir, hgAddr, args, []string{"GITHUB_WEBHOOK_SECRET=" + secret})
-	if err != nil {
-		return nil, err
-	}
-	defer hg.stop()
+	floorAddr := "127.0.0.1:" + strconv.Itoa(floorPort)
 	floor, err := startServer(ctx, "floor", dir, floorAddr, []string{o.floor, "-addr", floorAddr}, []string{"FLOOR_SECRET=" + secret})
 	if err != nil {
 		return nil, err
 	}
 	defer floor.stop()
+	servers := []*server{floor}
+	var adminPort int
+	for _, hg := range []struct{ name, bin string }{{"hookguard", o.hookguard}, {"baseline", o.baseline}} {
+		if hg.bin == "" {
+			continue
+		}
+		grpcPort, _ := freePort()
+		admin, _ := freePort()
+		addr := "127.0.0.1:" + strconv.Itoa(grpcPort)
+		args := []string{hg.bin, "serve", "--policies", policyDir, "--grpc-addr", addr,
+			"--admin-addr", "127.0.0.1:" + strconv.Itoa(admin), "--watch=false"}
+		if o.profile != "" && hg.name == "hookguard" {
+			args = append(args, "--pprof")
+			adminPort = admin
+		}
+		args = append(args, o.serveArgs...)
+		s, err := startServer(ctx, hg.name, dir, addr, args, []string{"GITHUB_WEBHOOK_SECRET=" + secret})
+		if err != nil {
+			return nil, err
+		}
+		defer s.stop()
+		servers = append(servers, s)
+	}
 
-	servers := []*server{floor, hg}
 	for _, size := range o.sizes {
 		d, err := newDelivery(size, []byte(secret))
 		if err != nil {
@@ -222,27 +243,21 @@ func benchmark(ctx context.Context, o options) (*Results, error) {
 			return nil, err
 		}
 		for _, conc := range o.conc {
-			for rep := range o.reps {
-				order := servers
-				if rep%2 == 1 {
-					order = []*server{hg, floor}
-				}
-				for _, s := range order {
-					profile := o.profile != "" && s == hg && size == o.sizes[0] && conc == 16 && rep == 0
-					m, err := measureGRPC(ctx, s, t, size, conc, rep, o, profile, adminPort)
-					if err != nil {
-						return nil, fmt.Errorf("%s, %d bytes, %d in flight: %w", s.name, size, conc, err)
-					}
-					log.Printf("grpc %-9s %6d B %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %5.1f µs/req  errors %d wrong %d",
-						s.name, size, conc, m.RPS, m.P50us, m.P99us, m.CPUus, m.Errors, m.Wrong)
-					res.GRPC = append(res.GRPC, m)
-				}
+			profile := o.profile != "" && size == o.sizes[0] && conc == 16
+			ms, err := measureGRPC(ctx, servers, t, size, conc, o, profile, adminPort)
+			if err != nil {
+				return nil, fmt.Errorf("%d bytes, %d in flight: %w", size, conc, err)
 			}
+			for _, m := range ms {
+				log.Printf("grpc %-9s %6d B %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  cpu %5.1f µs/req  errors %d wrong %d",
+					m.Server, size, conc, m.RPS, m.P50us, m.P99us, m.CPUus, m.Errors, m.Wrong)
+			}
+			res.GRPC = append(res.GRPC, ms...)
 		}
 	}
 
 	if o.envoy != "" {
-		ms, err := measureEnvoy(ctx, o, dir, hg, hgPort, floorPort)
+		ms, err := measureEnvoy(ctx, o, dir, servers)
 		if err != nil {
 			return nil, err
 		}
@@ -262,56 +277,48 @@ func benchmark(ctx context.Context, o options) (*Results, error) {
 	return res, nil
 }
 
-func measureGRPC(ctx context.Context, s *server, t *checkTemplate, size, conc, rep int, o options, profile bool, adminPort int) (Measurement, error) {
-	resetPeakRSS(s.pid())
-	type cpuAt struct {
-		t time.Duration
-		e error
+// measureGRPC measures the servers taking turns on one case, each over
+// one connection; with profile, it saves the CPU profile of hookguard's
+// admin port over the turns, and its allocations.
+func measureGRPC(ctx context.Context, servers []*server, t *checkTemplate, size, conc int, o options, profile bool, adminPort int) ([]Measurement, error) {
+	var targets []*target
+	for _, s := range servers {
+		conn, err := dialGRPC(s.addr)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		resetPeakRSS(s.pid())
+		targets = append(targets, &target{name: s.name, pid: s.pid(), call: grpcCaller(ctx, conn, t, o.bad)})
 	}
-	var cpu0 time.Duration
-	// The CPU time is read when measuring starts, after the warm-up.
-	startCPU := make(chan cpuAt, 1)
-	go func() {
-		time.Sleep(o.warm)
-		c, err := cpuTime(s.pid())
-		startCPU <- cpuAt{c, err}
-	}()
 	var prof chan error
 	if profile {
+		// The profile spans the turns of every server, so it takes about
+		// len(servers) times the measured time.
 		prof = make(chan error, 1)
 		go func() {
-			time.Sleep(o.warm)
-			prof <- saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", adminPort, int(o.dur.Seconds())),
+			time.Sleep(time.Duration(len(servers)) * o.warm)
+			secs := int((time.Duration(len(servers))*o.dur + time.Second - 1) / time.Second)
+			prof <- saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", adminPort, secs),
 				filepath.Join(o.profile, "cpu.pprof"))
 		}()
 	}
-	r, err := driveGRPC(ctx, s.addr, t, conc, o.dur, o.warm, o.max, o.bad)
-	if err != nil {
-		return Measurement{}, err
+	if err := interleave(ctx, targets, conc, o.dur, o.slice, o.warm, o.max); err != nil {
+		return nil, err
 	}
-	cpu1, err := cpuTime(s.pid())
-	c0 := <-startCPU
-	if err == nil {
-		err = c0.e
-	}
-	cpu0 = c0.t
-	if err != nil {
-		return Measurement{}, err
-	}
-	m := measurement(s.name, size, conc, rep, r)
-	m.CPUus = float64((cpu1 - cpu0).Microseconds()) / float64(r.requests)
-	if rss, err := peakRSS(s.pid()); err == nil {
-		m.PeakRSSMiB = float64(rss) / (1 << 20)
+	var out []Measurement
+	for _, tg := range targets {
+		out = append(out, measurement(tg, size, conc))
 	}
 	if prof != nil {
 		if err := <-prof; err != nil {
-			return m, err
+			return out, err
 		}
 		if err := saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", adminPort), filepath.Join(o.profile, "allocs.pprof")); err != nil {
-			return m, err
+			return out, err
 		}
 	}
-	return m, nil
+	return out, nil
 }
 
 func saveProfile(url, path string) error {
@@ -335,15 +342,15 @@ func saveProfile(url, path string) error {
 	return err
 }
 
-// measureEnvoy runs signed 1 KiB deliveries through Envoy to the three
-// routes, alternating, at each concurrency.
-func measureEnvoy(ctx context.Context, o options, dir string, hg *server, hgPort, floorPort int) ([]Measurement, error) {
+// measureEnvoy posts signed 1 KiB deliveries through Envoy to the three
+// routes, taking turns, at each concurrency.
+func measureEnvoy(ctx context.Context, o options, dir string, servers []*server) ([]Measurement, error) {
 	upPort, stopUp, err := startUpstream()
 	if err != nil {
 		return nil, err
 	}
 	defer stopUp()
-	e, err := startEnvoy(ctx, o.envoy, dir, hgPort, floorPort, upPort)
+	e, err := startEnvoy(ctx, o.envoy, dir, servers, upPort)
 	if err != nil {
 		return nil, err
 	}
@@ -354,22 +361,26 @@ func measureEnvoy(ctx context.Context, o options, dir string, hg *server, hgPort
 	}
 	var out []Measurement
 	for _, conc := range o.envoyConc {
-		for rep := range o.reps {
-			variants := []string{"no_ext_authz", "floor", "hookguard"}
-			if rep%2 == 1 {
-				variants = []string{"hookguard", "floor", "no_ext_authz"}
-			}
-			for _, v := range variants {
-				url := fmt.Sprintf("http://127.0.0.1:%d/webhooks/github", e.listeners[v])
-				r, err := driveHTTP(ctx, url, d, conc, o.dur, o.warm, o.max)
-				if err != nil {
-					return nil, fmt.Errorf("envoy %s: %w", v, err)
-				}
-				m := measurement("envoy+"+v, 1024, conc, rep, r)
-				log.Printf("envoy+%-12s %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  errors %d",
-					v, conc, m.RPS, m.P50us, m.P99us, m.Errors)
-				out = append(out, m)
-			}
+		var targets []*target
+		var variants []string
+		for _, s := range servers {
+			variants = append(variants, s.name)
+		}
+		for _, v := range append(variants, noExtAuthz) {
+			tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			url := fmt.Sprintf("http://127.0.0.1:%d/webhooks/github", e.listeners[v])
+			targets = append(targets, &target{name: "envoy+" + v, call: httpCaller(ctx, client, url, d)})
+		}
+		if err := interleave(ctx, targets, conc, o.dur, o.slice, o.warm, o.max); err != nil {
+			return nil, fmt.Errorf("envoy: %w", err)
+		}
+		for _, tg := range targets {
+			m := measurement(tg, 1024, conc)
+			log.Printf("%-18s %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  errors %d",
+				m.Server, conc, m.RPS, m.P50us, m.P99us, m.Errors)
+			out = append(out, m)
 		}
 	}
 	return out, nil

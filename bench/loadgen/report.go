@@ -84,23 +84,37 @@ func stat(ms []Measurement, f func(Measurement) float64) float64 {
 type ratio struct{ med, lo, hi float64 }
 
 func ratioOf(a, b []Measurement, f func(Measurement) float64) ratio {
-	var xs []float64
-	for i := range min(len(a), len(b)) {
-		if f(b[i]) > 0 {
-			xs = append(xs, f(a[i])/f(b[i]))
-		}
-	}
-	if len(xs) == 0 {
+	if len(a) == 0 || len(b) == 0 || f(b[0]) == 0 {
 		return ratio{}
 	}
-	return ratio{median(xs), slices.Min(xs), slices.Max(xs)}
+	x := f(a[0]) / f(b[0])
+	return ratio{x, x, x}
+}
+
+// rpsRatio is a's requests/s over b's: over the whole case, and the spread
+// of the ratios of their turns, paired in order.
+func rpsRatio(a, b []Measurement) ratio {
+	r := ratioOf(a, b, rps)
+	if len(a) == 0 || len(b) == 0 {
+		return r
+	}
+	var xs []float64
+	for i := range min(len(a[0].Rounds), len(b[0].Rounds)) {
+		if b[0].Rounds[i] > 0 {
+			xs = append(xs, a[0].Rounds[i]/b[0].Rounds[i])
+		}
+	}
+	if len(xs) > 1 {
+		r.lo, r.hi = slices.Min(xs), slices.Max(xs)
+	}
+	return r
 }
 
 func (r ratio) String() string {
 	if r.lo == r.hi {
 		return fmt.Sprintf("%.2f×", r.med)
 	}
-	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.med, r.lo, r.hi)
+	return fmt.Sprintf("%.2f× (turns %.2f–%.2f)", r.med, r.lo, r.hi)
 }
 
 func rps(m Measurement) float64   { return m.RPS }
@@ -132,8 +146,8 @@ func writeReport(path, chartDir string, r *Results) error {
 	p("| machine | |\n|---|---|\n")
 	p("| CPU | %s, %d cores |\n| Go | %s |\n| kernel | %s |\n| hookguard | %s |\n| date | %s |\n| load average (1, 5, 15 min) | %s at the start, %s at the end |\n",
 		m.CPUModel, m.CPUs, m.GoVersion, m.Kernel, m.Hookguard, m.Date, m.LoadStart, m.LoadEnd)
-	p("| runs | %v s measured after %v s warm-up, %v of each case, alternating |\n\n", r.Options["duration_s"], r.Options["warmup_s"], r.Options["reps"])
-	p("The load generator, the servers and Envoy share the machine's cores; ratios measured in the same run are the figures to compare.\n\n")
+	p("| runs | each server %v s per case, in turns of %v s taking alternate order, after %v s warm-up |\n\n", r.Options["duration_s"], r.Options["slice_s"], r.Options["warmup_s"])
+	p("The load generator, the servers and Envoy share the machine's cores, and the machine may be running other work: the servers of a case take turns, so that whatever else runs weighs on them alike, and the ratios between them are the figures to compare. A ratio's spread is that of its turns.\n\n")
 
 	g := byCase(r.GRPC)
 	var sizes, concs []int
@@ -147,14 +161,26 @@ func writeReport(path, chartDir string, r *Results) error {
 	}
 	slices.Sort(sizes)
 	slices.Sort(concs)
+	names := []string{"hookguard", "floor"}
+	baseline := false
+	for k := range g {
+		if k.server == "baseline" {
+			baseline = true
+			names = []string{"hookguard", "baseline", "floor"}
+			break
+		}
+	}
 	var targets []string
 	if len(r.GRPC) > 0 {
 		p("## gRPC: hookguard against the floor\n\n")
-		p("`hookguard serve` (the full pipeline: match, GitHub HMAC, replay store, decision log, metrics) and the floor (bench/floor: HMAC only, grpc-go defaults), each its own process, sent the same CheckRequests over one gRPC connection: Envoy's header set, the body as raw_body, a fresh signature per request. Medians over the runs; ratios are hookguard over the floor, paired run by run, with their spread.\n\n")
+		p("`hookguard serve` (the full pipeline: match, GitHub HMAC, replay store, decision log, metrics) and the floor (bench/floor: HMAC only, grpc-go defaults), each its own process, sent the same CheckRequests over one gRPC connection each: Envoy's header set, the body as raw_body, a fresh signature per request. Server CPU is the process's user and system time over the requests it answered.\n\n")
+		if baseline {
+			p("The baseline is an earlier build of hookguard, measured in the same turns.\n\n")
+		}
 		p("| body | in flight | server | req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | server CPU µs/req | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, size := range sizes {
 			for _, conc := range concs {
-				for _, srv := range []string{"hookguard", "floor"} {
+				for _, srv := range names {
 					ms := g[key{srv, size, conc}]
 					if len(ms) == 0 {
 						continue
@@ -165,15 +191,24 @@ func writeReport(path, chartDir string, r *Results) error {
 				}
 			}
 		}
-		p("\n| body | in flight | req/s, hookguard ÷ floor | p99, hookguard ÷ floor | CPU per request, hookguard ÷ floor |\n|---|---|---|---|---|\n")
+		p("\n| body | in flight | req/s, hookguard ÷ floor | p99, hookguard ÷ floor | CPU per request, hookguard ÷ floor |")
+		if baseline {
+			p(" req/s, baseline ÷ floor | p99, baseline ÷ floor | CPU per request, baseline ÷ floor |\n|---|---|---|---|---|---|---|---|\n")
+		} else {
+			p("\n|---|---|---|---|---|\n")
+		}
 		for _, size := range sizes {
 			for _, conc := range concs {
 				h, f := g[key{"hookguard", size, conc}], g[key{"floor", size, conc}]
 				if len(h) == 0 || len(f) == 0 {
 					continue
 				}
-				rr, pr := ratioOf(h, f, rps), ratioOf(h, f, p99)
-				p("| %s | %d | %s | %s | %s |\n", sizeName(size), conc, rr, pr, ratioOf(h, f, cpuus))
+				rr, pr := rpsRatio(h, f), ratioOf(h, f, p99)
+				p("| %s | %d | %s | %s | %s |", sizeName(size), conc, rr, pr, ratioOf(h, f, cpuus))
+				if b := g[key{"baseline", size, conc}]; baseline {
+					p(" %s | %s | %s |", rpsRatio(b, f), ratioOf(b, f, p99), ratioOf(b, f, cpuus))
+				}
+				p("\n")
 				if conc > 1 {
 					targets = append(targets, fmt.Sprintf("| gRPC %s, %d in flight: req/s ≥ 1.0× the floor | %s | %s |", sizeName(size), conc, rr, met(rr.med >= 1)))
 					if size <= 1024 {
@@ -195,7 +230,7 @@ func writeReport(path, chartDir string, r *Results) error {
 				ch.XTicks = append(ch.XTicks, float64(conc))
 			}
 			for _, size := range sizes {
-				for _, srv := range []string{"hookguard", "floor"} {
+				for _, srv := range names {
 					s := chart.Series{Name: srv + " " + sizeName(size), Dashed: srv == "floor"}
 					for _, conc := range concs {
 						if ms := g[key{srv, size, conc}]; len(ms) > 0 {
@@ -225,7 +260,7 @@ func writeReport(path, chartDir string, r *Results) error {
 		p("Signed 1 KiB GitHub deliveries over HTTP/1.1 keep-alive connections to one Envoy (one worker) on loopback: the same route asking hookguard, asking the floor, and without ext_authz, in the same run. Envoy buffers the body and makes the gRPC call in every ext_authz case.\n\n")
 		p("| in flight | route | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n")
 		for _, conc := range econcs {
-			for _, v := range []string{"envoy+hookguard", "envoy+floor", "envoy+no_ext_authz"} {
+			for _, v := range []string{"envoy+hookguard", "envoy+baseline", "envoy+floor", "envoy+no_ext_authz"} {
 				ms := e[key{v, 1024, conc}]
 				if len(ms) == 0 {
 					continue
@@ -237,11 +272,20 @@ func writeReport(path, chartDir string, r *Results) error {
 				p("| %d | %s | %.0f | %.0f | %.0f | %d |\n", conc, strings.TrimPrefix(v, "envoy+"), stat(ms, rps), stat(ms, func(m Measurement) float64 { return m.P50us }), stat(ms, p99), errs)
 			}
 		}
-		p("\n| in flight | hookguard ÷ floor | hookguard ÷ no ext_authz | floor ÷ no ext_authz |\n|---|---|---|---|\n")
+		p("\n| in flight | hookguard ÷ floor | hookguard ÷ no ext_authz | floor ÷ no ext_authz |")
+		if baseline {
+			p(" baseline ÷ floor |\n|---|---|---|---|---|\n")
+		} else {
+			p("\n|---|---|---|---|\n")
+		}
 		for _, conc := range econcs {
 			h, f, n := e[key{"envoy+hookguard", 1024, conc}], e[key{"envoy+floor", 1024, conc}], e[key{"envoy+no_ext_authz", 1024, conc}]
-			hf := ratioOf(h, f, rps)
-			p("| %d | %s | %s | %s |\n", conc, hf, ratioOf(h, n, rps), ratioOf(f, n, rps))
+			hf := rpsRatio(h, f)
+			p("| %d | %s | %s | %s |", conc, hf, rpsRatio(h, n), rpsRatio(f, n))
+			if baseline {
+				p(" %s |", rpsRatio(e[key{"envoy+baseline", 1024, conc}], f))
+			}
+			p("\n")
 			targets = append(targets, fmt.Sprintf("| Envoy, %d in flight: req/s ≥ 0.95× Envoy calling the floor | %s | %s |", conc, hf, met(hf.med >= 0.95)))
 		}
 		p("\n")
