@@ -371,15 +371,15 @@ func measureEnvoy(ctx context.Context, o options, dir string, servers []*server)
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			url := fmt.Sprintf("http://127.0.0.1:%d/webhooks/github", e.listeners[v])
-			targets = append(targets, &target{name: "envoy+" + v, call: httpCaller(ctx, client, url, d)})
+			targets = append(targets, &target{name: "envoy+" + v, pid: e.cmd.Process.Pid, call: httpCaller(ctx, client, url, d)})
 		}
 		if err := interleave(ctx, targets, conc, o.dur, o.slice, o.warm, o.max); err != nil {
 			return nil, fmt.Errorf("envoy: %w", err)
 		}
 		for _, tg := range targets {
 			m := measurement(tg, 1024, conc)
-			log.Printf("%-18s %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  errors %d",
-				m.Server, conc, m.RPS, m.P50us, m.P99us, m.Errors)
+			log.Printf("%-18s %3d in flight: %8.0f req/s  p50 %6.0f µs  p99 %7.0f µs  envoy cpu %5.1f µs/req  errors %d",
+				m.Server, conc, m.RPS, m.P50us, m.P99us, m.CPUus, m.Errors)
 			out = append(out, m)
 		}
 	}

@@ -258,7 +258,7 @@ func writeReport(path, chartDir string, r *Results) error {
 		slices.Sort(econcs)
 		p("## Through Envoy\n\n")
 		p("Signed 1 KiB GitHub deliveries over HTTP/1.1 keep-alive connections to one Envoy (one worker) on loopback: the same route asking hookguard, asking the floor, and without ext_authz, in the same run. Envoy buffers the body and makes the gRPC call in every ext_authz case.\n\n")
-		p("| in flight | route | req/s | p50 µs | p99 µs | errors |\n|---|---|---|---|---|---|\n")
+		p("| in flight | route | req/s | p50 µs | p99 µs | Envoy CPU µs/req | errors |\n|---|---|---|---|---|---|---|\n")
 		for _, conc := range econcs {
 			for _, v := range []string{"envoy+hookguard", "envoy+baseline", "envoy+floor", "envoy+no_ext_authz"} {
 				ms := e[key{v, 1024, conc}]
@@ -269,7 +269,7 @@ func writeReport(path, chartDir string, r *Results) error {
 				for _, m := range ms {
 					errs += m.Errors
 				}
-				p("| %d | %s | %.0f | %.0f | %.0f | %d |\n", conc, strings.TrimPrefix(v, "envoy+"), stat(ms, rps), stat(ms, func(m Measurement) float64 { return m.P50us }), stat(ms, p99), errs)
+				p("| %d | %s | %.0f | %.0f | %.0f | %.1f | %d |\n", conc, strings.TrimPrefix(v, "envoy+"), stat(ms, rps), stat(ms, func(m Measurement) float64 { return m.P50us }), stat(ms, p99), stat(ms, cpuus), errs)
 			}
 		}
 		p("\n| in flight | hookguard ÷ floor | hookguard ÷ no ext_authz | floor ÷ no ext_authz |")

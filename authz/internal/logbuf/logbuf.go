@@ -11,6 +11,11 @@ import (
 	"time"
 )
 
+// batchDelay is how long the writer lets lines gather after the first of
+// a batch: a log line is at most that late, and a busy gateway makes a
+// write to the log every few milliseconds rather than one per decision.
+const batchDelay = 5 * time.Millisecond
+
 // DefaultSize is the default buffer size: some thousands of decision log
 // lines, a few seconds of a busy gateway's log when its destination
 // stalls.
@@ -96,6 +101,7 @@ func (w *Writer) run() {
 	defer close(w.done)
 	var batch []byte
 	for range w.wake {
+		time.Sleep(batchDelay)
 		for {
 			w.mu.Lock()
 			batch, w.pending = w.pending, batch[:0]
