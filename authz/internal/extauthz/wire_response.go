@@ -36,7 +36,7 @@ const (
 	fMapEntryValue     = 2
 	overwriteIfExists  = uint64(corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD)
 	okCode             = uint64(code.Code_OK)
-	respInitialCap     = 256
+	respInitialCap     = 512
 	nestedLengthPrefix = 1 // bytes reserved for a nested message's length
 )
 
