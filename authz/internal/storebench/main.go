@@ -36,7 +36,8 @@ type Point struct {
 }
 
 // Load is a run of Remember calls from Procs goroutines (GOMAXPROCS
-// Procs) into a store holding Prefill deliveries.
+// Procs) into a store holding Prefill deliveries, each with the garbage a
+// check makes; GCShare is the collector's share of the CPU meanwhile.
 type Load struct {
 	Procs    int     `json:"gomaxprocs"`
 	Prefill  int     `json:"prefill"`
@@ -60,7 +61,8 @@ type Result struct {
 func main() {
 	nonces := flag.Int("nonces", 1_000_000, "deliveries to remember")
 	keys := flag.Int("keys", 1_000_000, "distinct rate-limit sources")
-	loadFor := flag.Duration("load", 2*time.Second, "duration of each load run")
+	loadFor := flag.Duration("load", 3*time.Second, "duration of each load run")
+	garbage := flag.Int("garbage", 2048, "bytes allocated with each delivery remembered under load, as a check allocates them, so that the collector runs")
 	flag.Parse()
 	res := Result{NumCPU: runtime.NumCPU(), NonceStoreType: "replay.Memory"}
 	res.Nonces = nonceMemory(*nonces)
@@ -70,9 +72,9 @@ func main() {
 	fill(full, 0, *nonces)
 	empty := replay.NewMemory(replay.MemoryConfig{Capacity: *nonces})
 	for _, procs := range []int{1, 2, runtime.NumCPU()} {
-		res.Loads = append(res.Loads, load(full, *nonces, procs, *loadFor))
+		res.Loads = append(res.Loads, load(full, *nonces, procs, *loadFor, *garbage))
 	}
-	res.Loads = append(res.Loads, load(empty, 0, runtime.NumCPU(), *loadFor))
+	res.Loads = append(res.Loads, load(empty, 0, runtime.NumCPU(), *loadFor, *garbage))
 	res.GCShareFull = res.Loads[len(res.Loads)-2].GCShare
 	res.GCShareEmpty = res.Loads[len(res.Loads)-1].GCShare
 	if res.GCShareEmpty > 0 {
@@ -145,8 +147,12 @@ func limiterMemory(n int) Point {
 
 var gcSamples = []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
 
-// load remembers new deliveries into m from procs goroutines for d.
-func load(m *replay.Memory, prefill, procs int, d time.Duration) Load {
+// sink keeps the garbage of load from being optimised away.
+var sink atomic.Pointer[[]byte]
+
+// load remembers new deliveries into m from procs goroutines for d,
+// allocating garbage bytes with each as a check would.
+func load(m *replay.Memory, prefill, procs int, d time.Duration, garbage int) Load {
 	prev := runtime.GOMAXPROCS(procs)
 	defer runtime.GOMAXPROCS(prev)
 	debug.FreeOSMemory()
@@ -169,6 +175,8 @@ func load(m *replay.Memory, prefill, procs int, d time.Duration) Load {
 				for range 256 {
 					keys[0] = key(next.Add(1))
 					m.Remember(ctx, keys, 10*time.Minute)
+					b := make([]byte, garbage)
+					sink.Store(&b)
 				}
 				n += 256
 			}
