@@ -133,12 +133,12 @@ func niceTicks(max float64) []float64 {
 	}
 }
 
-// format prints a tick value briefly: 12k, 1.5M, 0.25.
+// format prints a tick value briefly: 5k, 12.5k, 1.5M, 0.25.
 func format(v float64) string {
 	switch a := math.Abs(v); {
 	case a >= 1e6:
 		return strconv.FormatFloat(v/1e6, 'g', 4, 64) + "M"
-	case a >= 1e4:
+	case a >= 1e3:
 		return strconv.FormatFloat(v/1e3, 'g', 4, 64) + "k"
 	default:
 		return strconv.FormatFloat(v, 'g', 4, 64)

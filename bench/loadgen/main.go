@@ -61,6 +61,7 @@ type options struct {
 	bad                                 float64
 	nonces, keys                        int
 	serveArgs                           []string
+	micro                               string
 }
 
 func main() {
@@ -85,6 +86,7 @@ func main() {
 	flag.IntVar(&o.nonces, "nonces", 1_000_000, "remembered deliveries for the memory figures")
 	flag.IntVar(&o.keys, "keys", 1_000_000, "distinct rate-limit sources for the memory figures")
 	serveArgs := flag.String("serve-args", "", "extra `hookguard serve` flags, space separated")
+	flag.StringVar(&o.micro, "micro", "200000x", "-benchtime of the decision core's Go benchmarks (go test, in the repository); empty skips them")
 	flag.Parse()
 	var err error
 	if o.sizes, err = ints(*sizes); err == nil {
@@ -134,6 +136,7 @@ type Results struct {
 	GRPC    []Measurement  `json:"grpc"`
 	Envoy   []Measurement  `json:"envoy"`
 	Stores  map[string]any `json:"stores,omitempty"`
+	Micro   []Micro        `json:"micro,omitempty"`
 	Options map[string]any `json:"options"`
 }
 
@@ -271,6 +274,12 @@ func benchmark(ctx context.Context, o options) (*Results, error) {
 		}
 		if err := json.Unmarshal(out, &res.Stores); err != nil {
 			return nil, fmt.Errorf("storebench: %w", err)
+		}
+	}
+	if o.micro != "" {
+		log.Printf("micro benchmarks, -benchtime %s", o.micro)
+		if res.Micro, err = runMicro(ctx, o.micro); err != nil {
+			return nil, err
 		}
 	}
 	res.Machine.LoadEnd = loadAvg()

@@ -304,6 +304,7 @@ func writeReport(path, chartDir string, r *Results) error {
 				n, heap, per := pm["entries"].(float64), pm["heap_bytes"].(float64), pm["bytes_per_entry"].(float64)
 				p("| replay | %.0f | %.1f | %.0f |\n", n, heap/(1<<20), per)
 				s.X, s.Y = append(s.X, n), append(s.Y, heap/(1<<20))
+				ch.XTicks = append(ch.XTicks, n)
 				perNonce = per
 			}
 		}
@@ -329,6 +330,35 @@ func writeReport(path, chartDir string, r *Results) error {
 		}
 		if ratio, ok := st["gc_share_ratio"].(float64); ok && ratio > 0 {
 			targets = append(targets, fmt.Sprintf("| GC share of CPU, full replay store ÷ empty | %.2f× | %s |", ratio, met(ratio <= 1.2)))
+		}
+	}
+	if len(r.Micro) > 0 {
+		micro := map[string]Micro{}
+		p("## Decision core and adapter\n\n")
+		p("Go benchmarks of one check in process (`make bench-micro` runs them all). CPU time per operation is the process's; on a busy machine the wall time per operation is longer, and both are higher than on an idle one.\n\n")
+		p("| benchmark | CPU ns/op | ns/op | B/op | allocs/op |\n|---|---|---|---|---|\n")
+		for _, m := range r.Micro {
+			micro[m.Name] = m
+			p("| %s | %.0f | %.0f | %.0f | %.0f |\n", m.Name, m.CPUNsPerOp, m.NsPerOp, m.BytesPerOp, m.AllocsPerOp)
+		}
+		p("\n")
+		allow, okA := micro["BenchmarkCheck/github-allow-1KiB"]
+		forged, okF := micro["BenchmarkCheck/github-forged-1KiB"]
+		mac, okH := micro["BenchmarkHMAC1KiB"]
+		if okA && okH {
+			over := allow.CPUNsPerOp - mac.CPUNsPerOp
+			targets = append(targets, fmt.Sprintf("| decision core, 1 KiB GitHub delivery: ≤ 1.5 µs plus the HMAC | %.2f µs plus the HMAC (%.2f µs) | %s |", over/1e3, mac.CPUNsPerOp/1e3, met(over <= 1500)))
+			targets = append(targets, fmt.Sprintf("| decision core: ≤ 4 allocations per allowed request | %.0f | %s |", allow.AllocsPerOp, met(allow.AllocsPerOp <= 4)))
+		}
+		if okA && okF {
+			targets = append(targets, fmt.Sprintf("| decision core: a denial no dearer than an allow | %.2f µs and %.0f allocations against %.2f µs and %.0f | %s |",
+				forged.CPUNsPerOp/1e3, forged.AllocsPerOp, allow.CPUNsPerOp/1e3, allow.AllocsPerOp, met(forged.CPUNsPerOp <= allow.CPUNsPerOp && forged.AllocsPerOp <= allow.AllocsPerOp)))
+		}
+		wa, ok1 := micro["BenchmarkServerCheck/wire/allow-1KiB"]
+		wf, ok2 := micro["BenchmarkServerCheck/wire/forged-1KiB"]
+		if ok1 && ok2 {
+			targets = append(targets, fmt.Sprintf("| whole check in process: a denial no dearer than an allow | %.2f µs and %.0f allocations against %.2f µs and %.0f | %s |",
+				wf.CPUNsPerOp/1e3, wf.AllocsPerOp, wa.CPUNsPerOp/1e3, wa.AllocsPerOp, met(wf.CPUNsPerOp <= wa.CPUNsPerOp && wf.AllocsPerOp <= wa.AllocsPerOp)))
 		}
 	}
 	if len(targets) > 0 {

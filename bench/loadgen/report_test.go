@@ -56,3 +56,17 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBench(t *testing.T) {
+	ms, err := parseBench(`goos: linux
+BenchmarkCheck/github-allow-1KiB-2         	  200000	     10905 ns/op	  93.90 MB/s	      3511 cpu-ns/op	     256 B/op	       4 allocs/op
+BenchmarkHMAC1KiB-2                        	  200000	      4083 ns/op	 250.82 MB/s	       927.6 cpu-ns/op	       0 B/op	       0 allocs/op
+PASS
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Name != "BenchmarkCheck/github-allow-1KiB" || ms[0].CPUNsPerOp != 3511 || ms[0].AllocsPerOp != 4 || ms[1].CPUNsPerOp != 927.6 {
+		t.Errorf("%+v", ms)
+	}
+}

@@ -88,6 +88,7 @@ func BenchmarkServerCheck(b *testing.B) {
 				codec := proto.MarshalOptions{}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(msg)))
+				cpu := cpuNow()
 				for b.Loop() {
 					var req authv3.CheckRequest
 					if err := proto.Unmarshal(msg, &req); err != nil {
@@ -98,6 +99,7 @@ func BenchmarkServerCheck(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				reportCPU(b, cpu)
 			})
 			b.Run("wire/"+name, func(b *testing.B) {
 				s := benchServer(b)
@@ -105,6 +107,7 @@ func BenchmarkServerCheck(b *testing.B) {
 				data := mem.BufferSlice{mem.SliceBuffer(msg)}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(msg)))
+				cpu := cpuNow()
 				for b.Loop() {
 					ch := new(check)
 					if err := c.Unmarshal(data, ch); err != nil {
@@ -115,6 +118,7 @@ func BenchmarkServerCheck(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+				reportCPU(b, cpu)
 			})
 		}
 	}
