@@ -11,7 +11,7 @@ ENVOY         := $(TOOLS)/envoy/bin/envoy
 BUF           := $(TOOLS)/bin/buf
 GEN_GO        := $(TOOLS)/bin/protoc-gen-go
 
-.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench soak envoy redis tools clean catalog
+.PHONY: all build release demo test unit policy-test e2e vet proto proto-check bench bench-micro soak envoy redis tools clean catalog
 
 all: build
 
@@ -83,7 +83,22 @@ catalog:
 e2e: envoy redis
 	HOOKGUARD_ENVOY=$(ENVOY) $(GO) test -count=1 -timeout 10m ./e2e/...
 
-bench: redis
+## bench: the load benchmark (bench/loadgen), a few minutes on loopback:
+## hookguard serve against the floor server over gRPC (1 and 64 KiB bodies,
+## 1, 16 and 64 in flight), through Envoy against the same route calling the
+## floor and without ext_authz, and the stores' memory. Writes BENCHMARKS.md
+## and its charts in bench/charts. BENCH_FLAGS passes loadgen flags, such as
+## BENCH_FLAGS='-reps 3' or '-profile /tmp/prof'.
+BENCH_FLAGS ?=
+bench: build envoy
+	$(GO) build -o bin/floor ./bench/floor
+	$(GO) build -o bin/storebench ./authz/internal/storebench
+	$(GO) run ./bench/loadgen -hookguard bin/hookguard -floor bin/floor -storebench bin/storebench \
+		-envoy $(ENVOY) -out BENCHMARKS.md -charts bench/charts $(BENCH_FLAGS)
+
+## bench-micro: the Go benchmarks of every package (decision core, adapter,
+## verifiers, stores).
+bench-micro: redis
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $$($(GO) list ./... | grep -v /e2e)
 
 ## soak: a bounded mixed load (good, forged, replayed, oversized, handshakes,

@@ -325,8 +325,7 @@ func setsHeader(set []HeaderValue, name string) bool {
 // also gives its JSON pointer.
 func denyErr(e *endpoint, err error) Decision {
 	d := deny(e, ReasonOf(err), detail(err))
-	var pe *PayloadError
-	if errors.As(err, &pe) {
+	if pe, ok := errors.AsType[*PayloadError](err); ok {
 		d.Pointer = pe.Pointer
 	}
 	return d
@@ -347,8 +346,7 @@ func deny(e *endpoint, reason Reason, detail string) Decision {
 // detail is the log detail of a verification error: its text without the
 // bare reason, which the decision already carries.
 func detail(err error) string {
-	var r Reason
-	if errors.As(err, &r) && err.Error() == string(r) {
+	if r, ok := errors.AsType[Reason](err); ok && err.Error() == string(r) {
 		return ""
 	}
 	return err.Error()

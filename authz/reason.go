@@ -138,8 +138,7 @@ func ReasonOf(err error) Reason {
 	if err == nil {
 		return OK
 	}
-	var r Reason
-	if errors.As(err, &r) {
+	if r, ok := errors.AsType[Reason](err); ok {
 		return r
 	}
 	return Unavailable

@@ -108,10 +108,14 @@ const maxClaimEndpoint = 255
 // endpoint name that is empty, longer than 255 bytes or holds a ':', has no
 // text form.
 func (c *NonceClaim) MarshalText() ([]byte, error) {
+	return c.AppendText(make([]byte, 0, len(c.Endpoint)+1+2*len(c.Token)+len(c.Keys)*(1+2*len(NonceKey{}))))
+}
+
+// AppendText appends the claim's text form (see MarshalText) to b.
+func (c *NonceClaim) AppendText(b []byte) ([]byte, error) {
 	if err := checkClaimShape(c.Endpoint, len(c.Keys)); err != nil {
-		return nil, err
+		return b, err
 	}
-	b := make([]byte, 0, len(c.Endpoint)+1+2*len(c.Token)+len(c.Keys)*(1+2*len(NonceKey{})))
 	b = append(b, c.Endpoint...)
 	b = append(b, ':')
 	b = hex.AppendEncode(b, c.Token[:])

@@ -354,7 +354,13 @@ func TestEnvoyToHookguardOverUnixSocket(t *testing.T) {
 	if n := len(up.Requests()); n != 1 {
 		t.Fatalf("upstream got %d requests, want 1", n)
 	}
-	decisions, err := h.Decisions()
+	// Decision lines are written in batches, a few milliseconds after the
+	// answer.
+	var decisions []map[string]any
+	eventually(5*time.Second, func() bool {
+		decisions, err = h.Decisions()
+		return err != nil || len(decisions) >= 2
+	})
 	if err != nil || len(decisions) != 2 {
 		t.Fatalf("hookguard logged %d decisions (%v), want 2: the checks came over the socket", len(decisions), err)
 	}

@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -124,6 +124,28 @@ type Config struct {
 	// (GOAWAY, in-flight checks finish), so rotated certificates and new
 	// replicas are used by long-lived clients such as Envoy.
 	GRPCMaxConnectionAge time.Duration
+	// LogOutput, if set, is where Log writes. Decision lines are then
+	// written to it, several lines per Write (see EachLine), through a
+	// buffer of DecisionLogBuffer bytes (0 means
+	// DefaultDecisionLogBuffer), so that a slow log never delays a decision:
+	// a line that does not fit is dropped and counted in
+	// hookguard_decision_log_dropped_total. Without it decision lines go
+	// through Log as they are made.
+	LogOutput         io.Writer
+	DecisionLogBuffer int
+	// AllowLogSkip is the share of allowed decisions left out of the
+	// decision log, from 0 (all logged) to 1 (none); denials are always
+	// logged.
+	AllowLogSkip float64
+	// OTLPEndpoint, if set, is the OTLP/gRPC collector (http://host:port
+	// or https://host:port) that receives a span per check; see
+	// startTracing. TraceSampleRatio is the share of checks traced whose
+	// request carries no sampled trace context.
+	OTLPEndpoint     string
+	TraceSampleRatio float64
+	// Pprof serves net/http/pprof on the admin address, under
+	// /debug/pprof/.
+	Pprof bool
 }
 
 // Run loads the policy and serves until ctx is cancelled. An invalid policy
@@ -149,6 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 	registerReplayMetrics(reg, memNonces)
 	pm := newPolicyMetrics(reg)
 	registerBuildInfo(reg, cfg.Version, cfg.Revision)
+	se := newStateErrors(reg)
 
 	memLimiter := ratelimit.NewMemory()
 	var a *authz.Authorizer
@@ -166,7 +189,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if shared != nil {
 		defer shared.Close()
 	}
-	a = authz.NewAuthorizer(authz.Config{Nonces: nonces, Limiter: limiter})
+	backend := "memory"
+	if shared != nil {
+		backend = "redis"
+	}
+	a = authz.NewAuthorizer(authz.Config{Nonces: se.nonces(nonces, backend), Limiter: se.limiter(limiter, backend)})
+	reg.MustRegister(newRateLimitKeys(a, memLimiter))
+	obs, err := startObservability(ctx, cfg, a, reg)
+	if err != nil {
+		return err
+	}
+	defer obs.stop()
 	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Config{
@@ -198,15 +231,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	grpcLis, adminLis := lk.grpc, lk.admin
 
-	gs := grpc.NewServer(append(lk.grpcOpts, grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))...)
-	authv3.RegisterAuthorizationServer(gs, extauthz.NewServer(a, extauthz.Config{Log: log, Metrics: extauthz.NewMetrics(reg)}))
+	gs := grpc.NewServer(append(append(lk.grpcOpts, obs.grpcOptions()...), grpc.MaxRecvMsgSize(cfg.MaxRecvBytes))...)
+	extauthz.Register(gs, obs.authorization)
 	// On the same listener as Check, so only what may call Check (Envoy,
 	// over mTLS or the socket) may report how requests ended.
 	accesslog.NewServer(nonces, log, reg).Register(gs)
 	healthpb.RegisterHealthServer(gs, hs)
+	obs.grpc.resolve(gs)
 
 	var ready atomic.Bool
-	admin := &http.Server{Handler: adminMux(reg, &ready, reloader), ReadHeaderTimeout: 5 * time.Second}
+	admin := &http.Server{Handler: obs.admin(adminMux(reg, &ready, reloader)), ReadHeaderTimeout: 5 * time.Second}
 
 	errc := make(chan error, 3)
 	go func() { errc <- gs.Serve(grpcLis) }()

@@ -38,6 +38,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", daemon.DefaultReloadDebounce, "quiet time after a policy change before reloading")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "json", "log format: json or console")
+	allowSample := fs.Float64("log-allow-sample", 1, "share of allowed decisions logged, 0 to 1 (denials are always logged)")
+	fs.IntVar(&cfg.DecisionLogBuffer, "decision-log-buffer", daemon.DefaultDecisionLogBuffer, "bytes of decision log lines held while the log's destination is slow; lines beyond are dropped and counted, never waited for")
+	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OTLP/gRPC collector for a span per check, http://host:port or https://host:port (off when empty)")
+	fs.Float64Var(&cfg.TraceSampleRatio, "otlp-sample-ratio", 1, "share of checks traced whose request carries no sampled trace context, 0 to 1")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve net/http/pprof on the admin address under /debug/pprof/")
 	rest, err := fs.parse(args)
 	if err == nil {
 		err = fs.noArguments(rest)
@@ -55,6 +60,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			err = fs.errorf("--state %s: %v", cfg.State, e)
 		}
 	}
+	if err == nil && (*allowSample < 0 || *allowSample > 1) {
+		err = fs.errorf("--log-allow-sample %v: must be from 0 to 1", *allowSample)
+	}
+	if err == nil && (cfg.TraceSampleRatio < 0 || cfg.TraceSampleRatio > 1) {
+		err = fs.errorf("--otlp-sample-ratio %v: must be from 0 to 1", cfg.TraceSampleRatio)
+	}
+	if err == nil && cfg.OTLPEndpoint != "" {
+		if cerr := daemon.CheckOTLPEndpoint(cfg.OTLPEndpoint); cerr != nil {
+			err = fs.errorf("--otlp-endpoint: %v", cerr)
+		}
+	}
 	var log zerolog.Logger
 	if err == nil {
 		log, err = newLogger(stderr, *level, *format)
@@ -63,6 +79,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return fs.exit(err)
 	}
 	cfg.Log = log
+	cfg.LogOutput = logOutput(stderr, *format)
+	cfg.AllowLogSkip = 1 - *allowSample
 	cfg.DisableWatch = !*watch
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -93,6 +111,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// logOutput is where newLogger's logger writes, for decision lines that
+// go through a buffer: the console format takes one line per write.
+func logOutput(w io.Writer, format string) io.Writer {
+	if format == "console" {
+		return daemon.EachLine(zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339})
+	}
+	return w
 }
 
 func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {

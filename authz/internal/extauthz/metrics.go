@@ -23,9 +23,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Decisions by endpoint, decision (allow, deny or handshake; a DRY_RUN failure is deny), reason and mode (enforce or dry_run).",
 		}, []string{"endpoint", "decision", "reason", "mode"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "hookguard_check_duration_seconds",
-			Help:    "Time to decide one ext_authz check.",
-			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+			Name: "hookguard_check_duration_seconds",
+			Help: "Time to decide one ext_authz check, from the decoded request to the answer, log and metrics included.",
+			// A check takes microseconds: classic buckets from 5 µs, and
+			// a native histogram (about 10% resolution) for servers that
+			// scrape it.
+			Buckets:                         []float64{5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 10e-3, 50e-3, 250e-3},
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  160,
+			NativeHistogramMinResetDuration: time.Hour,
 		}),
 	}
 	reg.MustRegister(m.decisions, m.latency)

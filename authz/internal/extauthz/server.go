@@ -8,10 +8,17 @@ package extauthz
 import (
 	"context"
 	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/contrib/propagators/b3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookguard/hookguard/authz"
 )
@@ -22,7 +29,17 @@ type Server struct {
 	authorizer *authz.Authorizer
 	log        zerolog.Logger
 	metrics    *Metrics
+	// allowKeep is the share of allowed decisions logged, in millionths;
+	// allowSeen counts them, to log an even share.
+	allowKeep uint64
+	allowSeen atomic.Uint64
+	tracer    trace.Tracer
 }
+
+// propagator reads the trace context Envoy forwards in the request
+// headers: B3 (Envoy's Zipkin tracer) and W3C traceparent, which wins when
+// both are present.
+var propagator = propagation.NewCompositeTextMapPropagator(b3.New(), propagation.TraceContext{})
 
 // Config holds a Server's optional parts. The zero value is valid: every
 // zero field means "none".
@@ -31,38 +48,93 @@ type Config struct {
 	Log zerolog.Logger
 	// Metrics records every decision; nil records none.
 	Metrics *Metrics
+	// AllowLogSkip is the share of allowed decisions left out of the log,
+	// from 0 (every one is logged) to 1 (none is), evenly spread. Denials
+	// and handshakes are always logged, and the metrics count every
+	// decision.
+	AllowLogSkip float64
+	// Tracer, if set, records a span per check, a child of the trace
+	// context the request's headers carry (W3C traceparent or B3).
+	Tracer trace.Tracer
 }
 
 // NewServer returns a Server deciding with a, configured by c.
 func NewServer(a *authz.Authorizer, c Config) *Server {
-	return &Server{authorizer: a, log: c.Log, metrics: c.Metrics}
+	return &Server{authorizer: a, log: c.Log, metrics: c.Metrics,
+		allowKeep: uint64(math.Round((1 - min(max(c.AllowLogSkip, 0), 1)) * million)), tracer: c.Tracer}
 }
 
 // Check answers one ext_authz check. It always returns a CheckResponse and
 // never an error: Envoy turns an RPC error into status_on_error, which a
 // misconfigured Envoy may set to allow (failure_mode_allow). Anything that
 // goes wrong, a panic included, is a denial with authz.Unavailable.
-func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
+//
+// Check serves a server registered with authv3.RegisterAuthorizationServer;
+// Register serves the same decisions on the faster wire path.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	d, a := s.decide(ctx, requestFromCheck(req))
+	return responseFromAnswer(&d, &a), nil
+}
+
+// decide asks the authorizer about r and returns the decision and its
+// answer, having logged and counted it. A panic is a denial with
+// authz.Unavailable.
+func (s *Server) decide(ctx context.Context, r *authz.Request) (d authz.Decision, a authz.Answer) {
 	start := time.Now()
-	r := requestFromCheck(req)
-	var (
-		d authz.Decision
-		a authz.Answer
-	)
+	var span trace.Span
+	if s.tracer != nil {
+		ctx, span = s.tracer.Start(propagator.Extract(ctx, propagation.MapCarrier(r.Header)),
+			"envoy.service.auth.v3.Authorization/Check", trace.WithSpanKind(trace.SpanKindServer))
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			d = authz.Decision{Reason: authz.Unavailable, RequestID: r.ID,
 				Detail: fmt.Sprintf("panic: %v", p), RetryAfterSeconds: authz.RetryAfterUnavailable}
 			a = d.Answer()
-			resp = responseFromAnswer(&d, &a)
 		}
 		elapsed := time.Since(start)
-		s.logDecision(r, &d, a.Status, elapsed)
+		if d.Outcome() != authz.OutcomeAllow || s.logAllowed() {
+			s.logDecision(r, &d, a.Status, elapsed)
+		}
 		s.metrics.observe(&d, elapsed)
+		if span != nil {
+			endSpan(span, &d, a.Status)
+		}
 	}()
 	d = s.authorizer.Check(ctx, r)
 	a = d.Answer()
-	return responseFromAnswer(&d, &a), nil
+	return d, a
+}
+
+// logAllowed reports whether to log this allowed decision: the share
+// allowKeep of them, spread evenly.
+func (s *Server) logAllowed() bool {
+	switch s.allowKeep {
+	case million:
+		return true
+	case 0:
+		return false
+	}
+	n := s.allowSeen.Add(1)
+	return n*s.allowKeep/million != (n-1)*s.allowKeep/million
+}
+
+const million = 1_000_000
+
+// endSpan records the decision on the check's span and ends it. A denial
+// is the check working, not an error; unavailable is one.
+func endSpan(span trace.Span, d *authz.Decision, status int) {
+	span.SetAttributes(
+		attribute.String("hookguard.endpoint", d.Endpoint),
+		attribute.String("hookguard.decision", string(d.Outcome())),
+		attribute.String("hookguard.reason", string(d.Reason)),
+		attribute.String("hookguard.mode", mode(d)),
+		attribute.Int("http.response.status_code", status),
+	)
+	if d.Reason == authz.Unavailable {
+		span.SetStatus(codes.Error, string(d.Reason))
+	}
+	span.End()
 }
 
 // logDecision writes the one log line of a decision, at the level
