@@ -31,20 +31,6 @@ func TestClosest(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"", "ab", 2}, {"env", "env", 0}, {"evn", "env", 1},
-		{"kitten", "sitting", 3}, {"ca", "abc", 3}, {"decison", "decision", 1},
-	} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 func TestDecodeYAML(t *testing.T) {
 	var f policyv1.PolicyFile
 	doc, errs := DecodeYAML("p.yaml", []byte("endpoints:\n  - name: a\n    match: {path: /a}\n    verify:\n      github:\n        secrets: [{evn: X}]\n"), &f)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/hookguard/hookguard/authz/internal/suggest"
 )
 
 // checkFields walks a decoded JSON tree alongside the message descriptor md
@@ -247,7 +249,7 @@ func unknownField(md protoreflect.MessageDescriptor, key string) string {
 func closest(key string, names []string) string {
 	best, bestDist := "", 0
 	for _, n := range names {
-		d := editDistance(normalizeKey(key), normalizeKey(n))
+		d := suggest.Distance(normalizeKey(key), normalizeKey(n))
 		if d > max(1, min(2, len(n)/4)) {
 			continue
 		}
@@ -262,32 +264,6 @@ func closest(key string, names []string) string {
 // DryRun, dry-run and dry_run are one name.
 func normalizeKey(s string) string {
 	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
-}
-
-// editDistance is the optimal string alignment distance of a and b:
-// insertions, deletions, substitutions and swaps of neighbours.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 func joinPath(path, key string) string {

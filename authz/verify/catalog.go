@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hookguard/hookguard/authz/internal/suggest"
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
@@ -342,7 +343,7 @@ func ClosestProviders(name string, n int) []string {
 	}
 	var all []scored
 	for k := range catalog.byName {
-		all = append(all, scored{k, editDistance(name, k)})
+		all = append(all, scored{k, suggest.Distance(name, k)})
 	}
 	slices.SortFunc(all, func(a, b scored) int {
 		if a.d != b.d {
@@ -355,27 +356,6 @@ func ClosestProviders(name string, n int) []string {
 		out = append(out, s.name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // mechanismOf returns the preset's configuration for version ("" for the

@@ -157,9 +157,6 @@ func TestClosestProviders(t *testing.T) {
 	if got := ClosestProviders("x", 2); len(got) != 2 {
 		t.Errorf("ClosestProviders(x, 2) = %v", got)
 	}
-	if d := editDistance("kitten", "sitting"); d != 3 {
-		t.Errorf("editDistance = %d, want 3", d)
-	}
 }
 
 // TestSignProviderRoundTrip: hookguard sign --provider makes, for every
