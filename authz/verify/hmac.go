@@ -314,8 +314,12 @@ func (h *HMAC) Verify(r *authz.Request, now time.Time) (authz.Verified, error) {
 	if l.decode(sigs[:n], h.size, h.enc) == 0 {
 		return v, fmt.Errorf("%w: no signature in the expected form", authz.SignatureInvalid)
 	}
-	var parts [maxTemplateSegments][]byte
-	key, _ := l.match(h.keys, h.parts(&parts, r, id, ts)...)
+	var buf [maxTemplateSegments][]byte
+	parts, err := h.parts(&buf, r, id, ts)
+	if err != nil {
+		return v, err
+	}
+	key, _ := l.match(h.keys, parts...)
 	if key == nil {
 		return v, errNoSecretMatches
 	}
@@ -335,11 +339,22 @@ func (h *HMAC) parseSignatures(sig string) (out [maxSignatures]string, n int, er
 	return out, n, nil
 }
 
-// parts lays out the signed content of r in buf.
-func (h *HMAC) parts(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts string) [][]byte {
+// parts lays out the signed content of r in buf, one part per template
+// segment: {form} is the sorted form parameters, and {secret} an empty part
+// that a keyed hash fills with its secret (hmacExt.secretAt marks it), so
+// the replay key, ContentKey of the parts, never depends on the secret.
+func (h *HMAC) parts(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts string) ([][]byte, error) {
 	p := buf[:0]
 	for _, s := range h.content {
 		switch s.kind {
+		case segForm:
+			form, err := formContent(r.Header.Get("content-type"), r.Body)
+			if err != nil {
+				return nil, err
+			}
+			p = append(p, form)
+		case segSecret:
+			p = append(p, []byte{})
 		case segLiteral:
 			p = append(p, s.literal)
 		case segID:
@@ -356,7 +371,7 @@ func (h *HMAC) parts(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts 
 			p = append(p, []byte(requestURL(r.Scheme, r.Host, r.Path, r.Query)))
 		}
 	}
-	return p
+	return p, nil
 }
 
 // Sign returns the signature header, and the id and timestamp headers when
@@ -386,8 +401,12 @@ func (h *HMAC) Sign(m Message) ([]authz.HeaderValue, error) {
 	if h.tsUnit == time.Millisecond {
 		ts = strconv.FormatInt(m.Time.UnixMilli(), 10)
 	}
-	var parts [maxTemplateSegments][]byte
-	mac := h.keys[0].sum(nil, h.parts(&parts, r, m.ID, ts)...)
+	var buf [maxTemplateSegments][]byte
+	parts, err := h.parts(&buf, r, m.ID, ts)
+	if err != nil {
+		return nil, err
+	}
+	mac := h.keys[0].sum(nil, parts...)
 	out := []authz.HeaderValue{{Name: h.header, Value: h.prefix + h.enc.encode(mac)}}
 	if h.idHeader != "" {
 		out = append(out, authz.HeaderValue{Name: h.idHeader, Value: m.ID})

@@ -263,7 +263,7 @@ func (h *HMAC) verifyExt(r *authz.Request, now time.Time) (authz.Verified, error
 		}
 	}
 	var buf [maxTemplateSegments][]byte
-	parts, err := h.partsExt(&buf, r, id, ts)
+	parts, err := h.parts(&buf, r, id, ts)
 	if err != nil {
 		return v, err
 	}
@@ -342,41 +342,6 @@ func (x *hmacExt) parseTime(ts string, unit time.Duration) (time.Time, bool) {
 	return t, err == nil
 }
 
-// partsExt lays out the signed content of r in buf, as parts does, with
-// {form} as the sorted form parameters and {secret} as an empty part, which
-// a keyed hash fills with its secret (hmacExt.secretAt marks it); the
-// replay key, ContentKey of the parts, so never depends on the secret.
-func (h *HMAC) partsExt(buf *[maxTemplateSegments][]byte, r *authz.Request, id, ts string) ([][]byte, error) {
-	p := buf[:0]
-	for _, s := range h.content {
-		switch s.kind {
-		case segForm:
-			form, err := formContent(r.Header.Get("content-type"), r.Body)
-			if err != nil {
-				return nil, err
-			}
-			p = append(p, form)
-		case segSecret:
-			p = append(p, []byte{})
-		case segLiteral:
-			p = append(p, s.literal)
-		case segID:
-			p = append(p, []byte(id))
-		case segTimestamp:
-			p = append(p, []byte(ts))
-		case segBody:
-			p = append(p, r.Body)
-		case segMethod:
-			p = append(p, []byte(r.Method))
-		case segPath:
-			p = append(p, []byte(r.Path))
-		case segURL:
-			p = append(p, []byte(requestURL(r.Scheme, r.Host, r.Path, r.Query)))
-		}
-	}
-	return p, nil
-}
-
 // formContent is {form}: a urlencoded body's parameters sorted, each as
 // name then value (empty for an empty body). Any other body is refused,
 // since {form} would cover none of it.
@@ -444,7 +409,7 @@ func (h *HMAC) signExt(m Message) (Delivery, error) {
 		ts = strconv.FormatInt(m.Time.UnixMilli(), 10)
 	}
 	var buf [maxTemplateSegments][]byte
-	parts, err := h.partsExt(&buf, r, m.ID, ts)
+	parts, err := h.parts(&buf, r, m.ID, ts)
 	if err != nil {
 		return d, err
 	}
