@@ -3,27 +3,185 @@ package replay
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookguard/hookguard/authz"
 )
 
+// benchKey returns the i-th of a sequence of distinct keys, spread like the
+// SHA-256 keys the authorizer makes.
+func benchKey(i uint64) authz.NonceKey {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], i)
+	return authz.NewNonceKey("bench", b[:])
+}
+
+// remember remembers one key in m for an hour.
+func remember(m *Memory, k authz.NonceKey) bool {
+	fresh, _ := m.Remember(context.Background(), []authz.NonceKey{k}, time.Hour)
+	return fresh
+}
+
+// fill remembers n distinct keys, numbered from base.
+func fill(m *Memory, base, n uint64) {
+	for i := range n {
+		remember(m, benchKey(base+i))
+	}
+}
+
 // BenchmarkMemoryRemember measures remembering distinct deliveries in a full
 // store, where every insert also evicts.
 func BenchmarkMemoryRemember(b *testing.B) {
 	m := NewMemory(MemoryConfig{Capacity: 1 << 16})
-	ctx := context.Background()
-	var keys [1 << 12]authz.NonceKey
-	for i := range keys {
-		binary.LittleEndian.PutUint64(keys[i][:], uint64(i))
-	}
+	fill(m, 1<<40, 1<<16)
 	b.ReportAllocs()
 	i := uint64(0)
 	for b.Loop() {
-		k := keys[i%uint64(len(keys))]
-		binary.LittleEndian.PutUint64(k[8:], i)
-		m.Remember(ctx, []authz.NonceKey{k}, time.Minute)
+		remember(m, benchKey(i))
 		i++
 	}
+}
+
+// BenchmarkMemoryRememberParallel measures distinct deliveries remembered
+// from every P at once into a full store of a million, the case where one
+// lock for the whole store would serialise them. Run it with -cpu 1,2,N.
+func BenchmarkMemoryRememberParallel(b *testing.B) {
+	const capacity = 1_000_000
+	m := NewMemory(MemoryConfig{Capacity: capacity})
+	fill(m, 1<<40, capacity)
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := next.Add(1) << 32
+		for pb.Next() {
+			remember(m, benchKey(i))
+			i++
+		}
+	})
+}
+
+// BenchmarkMemoryBytesPerEntry reports the heap a million remembered
+// deliveries hold, per delivery. Run it with -benchtime 1x.
+func BenchmarkMemoryBytesPerEntry(b *testing.B) {
+	const n = 1_000_000
+	var perEntry float64
+	for b.Loop() {
+		before := heapInUse()
+		m := NewMemory(MemoryConfig{Capacity: n})
+		fill(m, 0, n)
+		after := heapInUse()
+		if m.Len() != n {
+			b.Fatalf("Len = %d, want %d", m.Len(), n)
+		}
+		perEntry = float64(after-before) / n
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(perEntry, "B/entry")
+}
+
+// heapInUse returns the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// sink keeps the per-request garbage of BenchmarkMemoryGCShare from being
+// optimised away.
+var sink atomic.Pointer[[]byte]
+
+// BenchmarkMemoryGCShare measures the share of CPU the garbage collector
+// takes while requests are served, with a full store of a million
+// deliveries and with a nearly empty one (1,024), and their ratio. Each
+// operation remembers a new delivery (evicting the oldest, in both stores)
+// and allocates 2 KiB of garbage, as a request's decoding and logging do.
+// Run it with -cpu 1,2,N.
+//
+// Two pacings: gogc is the default (GOGC=100), where a larger live heap
+// also makes collections rarer; memlimit turns GOGC off and sets a memory
+// limit 64 MiB above the heap in use, as GOMEMLIMIT does in a container
+// sized to its working set, so that collections are as frequent whatever
+// the store holds and only their cost differs. The share leaves out the
+// collector's idle-time workers, which use CPU nothing else wanted.
+func BenchmarkMemoryGCShare(b *testing.B) {
+	for _, pacing := range []string{"gogc", "memlimit"} {
+		b.Run(pacing, func(b *testing.B) {
+			share := func(capacity int) (share, msPerCycle float64) {
+				m := NewMemory(MemoryConfig{Capacity: capacity})
+				fill(m, 1<<40, uint64(capacity))
+				var next atomic.Uint64
+				runtime.GC()
+				if pacing == "memlimit" {
+					defer debug.SetGCPercent(debug.SetGCPercent(-1))
+					defer debug.SetMemoryLimit(debug.SetMemoryLimit(mappedBytes() + 64<<20))
+				}
+				s0 := gcCPU()
+				b.RunParallel(func(pb *testing.PB) {
+					i := next.Add(1) << 32
+					for pb.Next() {
+						garbage := make([]byte, 2048)
+						sink.Store(&garbage)
+						remember(m, benchKey(i))
+						i++
+					}
+				})
+				// The runtime adds up the collector's CPU time when a
+				// cycle ends: end one now, so that the time since the
+				// last is counted too.
+				runtime.GC()
+				s1 := gcCPU()
+				runtime.KeepAlive(m)
+				gc, busy, cycles := s1.gc-s0.gc, s1.busy-s0.busy, s1.cycles-s0.cycles
+				return gc / busy, 1000 * gc / max(cycles, 1)
+			}
+			b.ReportAllocs()
+			empty, _ := share(1024)
+			full, perCycle := share(1_000_000)
+			b.ReportMetric(100*empty, "gc%-empty")
+			b.ReportMetric(100*full, "gc%-full")
+			b.ReportMetric(full/empty, "full/empty")
+			b.ReportMetric(perCycle, "gc-ms/cycle-full")
+		})
+	}
+}
+
+// gcSample is what gcCPU reads.
+type gcSample struct {
+	gc, busy, cycles float64
+}
+
+// gcCPU returns the CPU time the runtime estimates the collector used and
+// all CPU time not idle, in seconds, both without the collector's idle-time
+// workers, and the number of collections so far. The runtime updates the
+// times when a collection ends, and estimates them from wall time.
+func gcCPU() gcSample {
+	s := []metrics.Sample{
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(s)
+	gc, idleMark := s[0].Value.Float64(), s[1].Value.Float64()
+	return gcSample{
+		gc:     gc - idleMark,
+		busy:   s[2].Value.Float64() - s[3].Value.Float64() - idleMark,
+		cycles: float64(s[4].Value.Uint64()),
+	}
+}
+
+// mappedBytes returns the memory the runtime holds from the OS, as the
+// memory limit counts it.
+func mappedBytes() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.Sys - ms.HeapReleased)
 }
