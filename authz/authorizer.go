@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -151,9 +152,13 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 		for _, k := range v.MoreReplayKeys {
 			keys = append(keys, NewNonceKey(e.Name, k))
 		}
-		fresh, err := a.nonces.Remember(ctx, keys, e.ReplayTTL)
+		fresh, err := a.nonces.Remember(ctx, Nonces{Endpoint: e.Name, Keys: keys, TTL: e.ReplayTTL, Capacity: e.ReplayCapacity, OnFull: e.ReplayOnFull})
 		if err != nil {
 			d := deny(e, Unavailable, "nonce store: "+err.Error())
+			var full *ShareFullError
+			if errors.As(err, &full) {
+				d.RetryAfterSeconds = max(1, int(math.Ceil(full.RetryAfter.Seconds())))
+			}
 			d.DeliveryID = v.DeliveryID
 			return d
 		}

@@ -48,10 +48,10 @@ func (s *stubVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, er
 // failingStore is a NonceStore whose backend is down.
 type failingStore struct{}
 
-func (failingStore) Remember(context.Context, []authz.NonceKey, time.Duration) (bool, error) {
+func (failingStore) Remember(context.Context, authz.Nonces) (bool, error) {
 	return false, errors.New("connection refused")
 }
-func (failingStore) Forget(context.Context, authz.NonceKey) error { return nil }
+func (failingStore) Forget(context.Context, string, authz.NonceKey) error { return nil }
 
 func newAuthorizer(t *testing.T, store authz.NonceStore, eps ...*authz.Endpoint) *authz.Authorizer {
 	t.Helper()

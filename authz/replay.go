@@ -25,18 +25,80 @@ func NewNonceKey(endpoint string, replayKey []byte) NonceKey {
 // asking for more are refused, which bounds how long an entry holds memory.
 const MaxReplayTTL = 24 * time.Hour
 
+// Nonces is one delivery for a [NonceStore] to remember: its keys, and
+// what the endpoint's policy says about remembering them.
+type Nonces struct {
+	// Endpoint names the endpoint the delivery arrived on. A store keeps
+	// each endpoint's deliveries apart, in a share of its own, so that no
+	// endpoint's traffic pushes out another's.
+	Endpoint string
+	// Keys are the delivery's keys, each made by [NewNonceKey] with
+	// Endpoint: one, or several when the delivery carries several
+	// independent signatures. At least one.
+	Keys []NonceKey
+	// TTL is how long the keys are remembered; more than zero.
+	TTL time.Duration
+	// Capacity is the most deliveries of the endpoint held at once: its
+	// share. Zero lets the store choose. The policy compiler keeps the
+	// shares of all endpoints within the store's capacity.
+	Capacity int
+	// OnFull says what a new delivery meets when the share is full of
+	// deliveries still within their TTL.
+	OnFull OnFull
+}
+
+// OnFull is what happens to a new delivery when its endpoint's share of the
+// nonce store is full of deliveries still within their TTL.
+type OnFull uint8
+
+const (
+	// EvictOldest forgets the share's oldest delivery to make room, so
+	// the new one is allowed, and a replay of the evicted one would be
+	// too. Stores count such early evictions per endpoint.
+	EvictOldest OnFull = iota
+	// RejectWhenFull refuses the new delivery with a [*ShareFullError]:
+	// nothing is forgotten early, and the provider is asked to retry.
+	RejectWhenFull
+)
+
+// A ShareFullError is returned by [NonceStore.Remember] for a delivery
+// refused because its endpoint's share is full and Nonces.OnFull is
+// [RejectWhenFull]. The Authorizer answers it with [Unavailable] and
+// Retry-After.
+type ShareFullError struct {
+	// Endpoint names the endpoint whose share is full.
+	Endpoint string
+	// RetryAfter is how long until the share has room again, as far as
+	// the store can tell: when enough of its oldest deliveries expire.
+	RetryAfter time.Duration
+}
+
+func (e *ShareFullError) Error() string {
+	return "replay share of endpoint " + e.Endpoint + " is full (on_full: reject)"
+}
+
 // A NonceStore remembers deliveries for replay protection. Implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use, and fail rather than answer fresh when
+// they cannot tell: any error denies the request with [Unavailable].
+//
+// The interface fits a store shared by several replicas in one round trip
+// per delivery: for one key, SET key NX PX ttl (fresh when it set the key);
+// for several, a script doing the same for each key and deleting those it
+// set when one was already there. Such a store, bounded by its server's
+// memory, may ignore Capacity and OnFull, as long as a write the server
+// refuses is an error, not a fresh answer.
 type NonceStore interface {
-	// Remember records keys for ttl and reports whether the delivery was
-	// new: none of keys was known. A delivery has one key, or several when
-	// it carries several independent signatures; it is a replay when any is
-	// known, and then nothing is recorded. Checking and recording are one
-	// atomic step: of two concurrent calls sharing a key, exactly one sees
-	// fresh == true.
-	Remember(ctx context.Context, keys []NonceKey, ttl time.Duration) (fresh bool, err error)
-	// Forget removes key, so the delivery is accepted again.
-	Forget(ctx context.Context, key NonceKey) error
+	// Remember records n.Keys for n.TTL and reports whether the delivery
+	// was new: none of its keys was known. A delivery is a replay when
+	// any key is known, and then nothing is recorded. Checking and
+	// recording are one atomic step: of two concurrent calls sharing a
+	// key, exactly one sees fresh == true. When the endpoint's share is
+	// full and n.OnFull is RejectWhenFull, Remember records nothing and
+	// returns a *ShareFullError.
+	Remember(ctx context.Context, n Nonces) (fresh bool, err error)
+	// Forget removes key from endpoint's deliveries, so the delivery is
+	// accepted again. Forgetting an unknown key is not an error.
+	Forget(ctx context.Context, endpoint string, key NonceKey) error
 }
 
 // A Clock tells the time. Tests use a fake one to control freshness windows
