@@ -212,6 +212,64 @@ func (Match_Method) EnumDescriptor() ([]byte, []int) {
 	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{9, 0}
 }
 
+// OnFull is what happens to a new delivery when the endpoint's share is
+// full.
+type Replay_OnFull int32
+
+const (
+	// Unset, which means EVICT_OLDEST; not written in a policy.
+	Replay_ON_FULL_UNSPECIFIED Replay_OnFull = 0
+	// The oldest delivery is forgotten before its ttl, to make room: the
+	// new one is allowed, and a replay of the evicted one would be too.
+	// Counted in hookguard_replay_early_evictions_total{endpoint}.
+	Replay_EVICT_OLDEST Replay_OnFull = 1
+	// The new delivery is refused with unavailable (503) and Retry-After,
+	// so that the provider retries it once room is back; nothing is
+	// forgotten early, and deliveries wait or are lost instead.
+	Replay_REJECT Replay_OnFull = 2
+)
+
+// Enum value maps for Replay_OnFull.
+var (
+	Replay_OnFull_name = map[int32]string{
+		0: "ON_FULL_UNSPECIFIED",
+		1: "EVICT_OLDEST",
+		2: "REJECT",
+	}
+	Replay_OnFull_value = map[string]int32{
+		"ON_FULL_UNSPECIFIED": 0,
+		"EVICT_OLDEST":        1,
+		"REJECT":              2,
+	}
+)
+
+func (x Replay_OnFull) Enum() *Replay_OnFull {
+	p := new(Replay_OnFull)
+	*p = x
+	return p
+}
+
+func (x Replay_OnFull) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Replay_OnFull) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookguard_policy_v1_policy_proto_enumTypes[3].Descriptor()
+}
+
+func (Replay_OnFull) Type() protoreflect.EnumType {
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[3]
+}
+
+func (x Replay_OnFull) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Replay_OnFull.Descriptor instead.
+func (Replay_OnFull) EnumDescriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{10, 0}
+}
+
 // PolicyFile is the content of one `*.yaml` or `*.yml` file in a policy
 // directory. A directory's endpoints are the union of its files' endpoints.
 type PolicyFile struct {
@@ -1074,16 +1132,33 @@ func (*Match_Path) isMatch_PathMatch() {}
 
 func (*Match_PathPrefix) isMatch_PathMatch() {}
 
-// Replay configures replay protection.
+// Replay configures replay protection: each endpoint remembers the
+// deliveries it allowed in its own share of the replay store, for ttl.
 type Replay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long a delivery is remembered, as a duration such as "10m" or
-	// "1h". Default 10m, or twice the scheme's timestamp tolerance when that
-	// is longer (a post-dated timestamp stays acceptable that long); at most
-	// 24h. A shorter ttl is accepted with a warning.
+	// "1h"; at most 24h. Default: 24h for a scheme that signs no timestamp
+	// (GitHub, Shopify, Meta, PagerDuty, Square, Twilio, hmac without a
+	// timestamp_header), whose deliveries stay valid forever, so only the
+	// replay store refuses a copy; else 10m, or twice the scheme's timestamp
+	// tolerance when that is longer (a post-dated timestamp stays acceptable
+	// that long). A shorter ttl than that default is accepted with a warning.
 	Ttl string `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Turns replay protection off for this endpoint.
-	Disabled      bool `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Most deliveries this endpoint remembers at once: its own share of the
+	// replay store, which no other endpoint's traffic can take. It holds
+	// `rate × ttl` deliveries: 1,000,000 is 11.5 deliveries a second for
+	// 24h. The shares of all endpoints together may not exceed the store's
+	// capacity (`hookguard serve --nonce-capacity`, default 1,000,000).
+	// Default: the capacity the other endpoints' explicit shares leave,
+	// split between the endpoints without one in proportion to their ttl,
+	// so that each sustains the same delivery rate.
+	Capacity uint32 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// What a delivery meets when the share is full of deliveries still
+	// within their ttl: evict_oldest (the default) or reject, in upper or
+	// lower case. See OnFull.
+	OnFull        Replay_OnFull `protobuf:"varint,4,opt,name=on_full,json=onFull,proto3,enum=hookguard.policy.v1.Replay_OnFull" json:"on_full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1130,6 +1205,20 @@ func (x *Replay) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *Replay) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *Replay) GetOnFull() Replay_OnFull {
+	if x != nil {
+		return x.OnFull
+	}
+	return Replay_ON_FULL_UNSPECIFIED
 }
 
 // OnAllow changes the request that goes upstream when it is allowed.
@@ -1283,10 +1372,17 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\x06DELETE\x10\x06\x12\v\n" +
 	"\aOPTIONS\x10\aB\f\n" +
 	"\n" +
-	"path_match\"6\n" +
+	"path_match\"\xd0\x01\n" +
 	"\x06Replay\x12\x10\n" +
 	"\x03ttl\x18\x01 \x01(\tR\x03ttl\x12\x1a\n" +
-	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"\xbe\x01\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\rR\bcapacity\x12;\n" +
+	"\aon_full\x18\x04 \x01(\x0e2\".hookguard.policy.v1.Replay.OnFullR\x06onFull\"?\n" +
+	"\x06OnFull\x12\x17\n" +
+	"\x13ON_FULL_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fEVICT_OLDEST\x10\x01\x12\n" +
+	"\n" +
+	"\x06REJECT\x10\x02\"\xbe\x01\n" +
 	"\aOnAllow\x12M\n" +
 	"\vset_headers\x18\x01 \x03(\v2,.hookguard.policy.v1.OnAllow.SetHeadersEntryR\n" +
 	"setHeaders\x12%\n" +
@@ -1307,57 +1403,59 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 	return file_hookguard_policy_v1_policy_proto_rawDescData
 }
 
-var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
 	(Endpoint_Mode)(0),     // 0: hookguard.policy.v1.Endpoint.Mode
 	(RateLimit_Scope)(0),   // 1: hookguard.policy.v1.RateLimit.Scope
 	(Match_Method)(0),      // 2: hookguard.policy.v1.Match.Method
-	(*PolicyFile)(nil),     // 3: hookguard.policy.v1.PolicyFile
-	(*Defaults)(nil),       // 4: hookguard.policy.v1.Defaults
-	(*Endpoint)(nil),       // 5: hookguard.policy.v1.Endpoint
-	(*Source)(nil),         // 6: hookguard.policy.v1.Source
-	(*ClientIdentity)(nil), // 7: hookguard.policy.v1.ClientIdentity
-	(*RateLimit)(nil),      // 8: hookguard.policy.v1.RateLimit
-	(*Payload)(nil),        // 9: hookguard.policy.v1.Payload
-	(*Schemas)(nil),        // 10: hookguard.policy.v1.Schemas
-	(*Handshake)(nil),      // 11: hookguard.policy.v1.Handshake
-	(*Match)(nil),          // 12: hookguard.policy.v1.Match
-	(*Replay)(nil),         // 13: hookguard.policy.v1.Replay
-	(*OnAllow)(nil),        // 14: hookguard.policy.v1.OnAllow
-	nil,                    // 15: hookguard.policy.v1.Source.IpListsEntry
-	nil,                    // 16: hookguard.policy.v1.Schemas.ByValueEntry
-	nil,                    // 17: hookguard.policy.v1.OnAllow.SetHeadersEntry
-	(*Verify)(nil),         // 18: hookguard.policy.v1.Verify
+	(Replay_OnFull)(0),     // 3: hookguard.policy.v1.Replay.OnFull
+	(*PolicyFile)(nil),     // 4: hookguard.policy.v1.PolicyFile
+	(*Defaults)(nil),       // 5: hookguard.policy.v1.Defaults
+	(*Endpoint)(nil),       // 6: hookguard.policy.v1.Endpoint
+	(*Source)(nil),         // 7: hookguard.policy.v1.Source
+	(*ClientIdentity)(nil), // 8: hookguard.policy.v1.ClientIdentity
+	(*RateLimit)(nil),      // 9: hookguard.policy.v1.RateLimit
+	(*Payload)(nil),        // 10: hookguard.policy.v1.Payload
+	(*Schemas)(nil),        // 11: hookguard.policy.v1.Schemas
+	(*Handshake)(nil),      // 12: hookguard.policy.v1.Handshake
+	(*Match)(nil),          // 13: hookguard.policy.v1.Match
+	(*Replay)(nil),         // 14: hookguard.policy.v1.Replay
+	(*OnAllow)(nil),        // 15: hookguard.policy.v1.OnAllow
+	nil,                    // 16: hookguard.policy.v1.Source.IpListsEntry
+	nil,                    // 17: hookguard.policy.v1.Schemas.ByValueEntry
+	nil,                    // 18: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),         // 19: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
-	5,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
-	4,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
-	6,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
-	7,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	8,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	9,  // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
-	12, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	18, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
-	13, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
-	14, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
+	6,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
+	5,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
+	7,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
+	8,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	9,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	10, // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
+	13, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
+	19, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	14, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
+	15, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
 	0,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Endpoint.Mode
-	11, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
-	6,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
-	7,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	8,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	9,  // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
-	15, // 16: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
+	12, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
+	7,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
+	8,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	9,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	10, // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
+	16, // 16: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
 	1,  // 17: hookguard.policy.v1.RateLimit.per:type_name -> hookguard.policy.v1.RateLimit.Scope
-	10, // 18: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
-	16, // 19: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
+	11, // 18: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
+	17, // 19: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
 	2,  // 20: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
-	17, // 21: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	3,  // 21: hookguard.policy.v1.Replay.on_full:type_name -> hookguard.policy.v1.Replay.OnFull
+	18, // 22: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -1375,7 +1473,7 @@ func file_hookguard_policy_v1_policy_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
