@@ -106,33 +106,49 @@ var sink atomic.Pointer[[]byte]
 // requests are served, with a full store of a million deliveries and with a
 // nearly empty one (1,024). Each operation remembers a new delivery
 // (evicting the oldest, in both stores) and allocates 2 KiB of garbage, as
-// a request's decoding and logging do. Run it with -cpu 1,2,N.
+// a request's decoding and logging do. Run it with -cpu 1,2,N, and compare
+// the empty and full cases of one pacing.
 //
-// It reports, for each store: gc% is the collector's share of CPU as the
-// runtime estimates it (without its idle-time workers, which use CPU
-// nothing else wanted), and full/empty their ratio; the runtime estimates
-// from wall time, so on a busy host the figure is noisy. scanB/op is the
-// memory the collector scanned per operation (bytes it had to scan per
-// cycle × cycles / operations), which does not depend on the host, and
-// cpu-ns/op the CPU the process used per operation, from getrusage.
+// It reports gc%, the collector's share of CPU as the runtime estimates it
+// (without its idle-time workers, which use CPU nothing else wanted); the
+// runtime estimates from wall time, so on a busy host the figure is noisy.
+// scanB/op is the memory the collector scanned per operation (what it had
+// to scan per cycle × cycles / operations) and gcs/Mop the collections per
+// million operations, neither of which depends on the host; cpu-ns/op is
+// the CPU the process used per operation, from getrusage.
 //
 // Two pacings: gogc is the default (GOGC=100), where a larger live heap
 // also makes collections rarer; memlimit turns GOGC off and sets a memory
 // limit 64 MiB above the memory in use, as GOMEMLIMIT does in a container
 // sized to its working set, so that collections are as frequent whatever
 // the store holds and only their cost differs.
+//
+// Each case fills its store once, on its first run; a store that outlives
+// its case (one whose goroutine keeps it) weighs on the cases after it, so
+// run such a store's cases one per process.
 func BenchmarkMemoryGCShare(b *testing.B) {
 	for _, pacing := range []string{"gogc", "memlimit"} {
-		b.Run(pacing, func(b *testing.B) {
-			run := func(capacity int) (gcShare, scanPerOp, cpuPerOp float64) {
-				m := NewMemory(MemoryConfig{Capacity: capacity})
-				fill(m, 1<<40, uint64(capacity))
-				var next atomic.Uint64
+		for _, c := range []struct {
+			name     string
+			capacity int
+		}{{"empty", 1024}, {"full", 1_000_000}} {
+			var m *Memory
+			b.Run(pacing+"/"+c.name, func(b *testing.B) {
+				if m == nil {
+					m = NewMemory(MemoryConfig{Capacity: c.capacity})
+					fill(m, 1<<40, uint64(c.capacity))
+				}
 				runtime.GC()
 				if pacing == "memlimit" {
+					// Return what the fill freed, so that the headroom
+					// is 64 MiB in both cases.
+					debug.FreeOSMemory()
 					defer debug.SetGCPercent(debug.SetGCPercent(-1))
 					defer debug.SetMemoryLimit(debug.SetMemoryLimit(mappedBytes() + 64<<20))
 				}
+				var next atomic.Uint64
+				b.ReportAllocs()
+				b.ResetTimer()
 				s0 := readGC()
 				b.RunParallel(func(pb *testing.PB) {
 					i := next.Add(1) << 32
@@ -148,23 +164,15 @@ func BenchmarkMemoryGCShare(b *testing.B) {
 				// last is counted too.
 				runtime.GC()
 				s1 := readGC()
-				runtime.KeepAlive(m)
+				b.StopTimer()
 				ops := float64(b.N)
-				return (s1.gc - s0.gc) / (s1.busy - s0.busy),
-					(s1.cycles - s0.cycles) * s1.scan / ops,
-					(s1.cpu - s0.cpu) / ops
-			}
-			b.ReportAllocs()
-			gcEmpty, scanEmpty, cpuEmpty := run(1024)
-			gcFull, scanFull, cpuFull := run(1_000_000)
-			b.ReportMetric(100*gcEmpty, "gc%-empty")
-			b.ReportMetric(100*gcFull, "gc%-full")
-			b.ReportMetric(gcFull/gcEmpty, "full/empty")
-			b.ReportMetric(scanEmpty, "scanB/op-empty")
-			b.ReportMetric(scanFull, "scanB/op-full")
-			b.ReportMetric(cpuEmpty, "cpu-ns/op-empty")
-			b.ReportMetric(cpuFull, "cpu-ns/op-full")
-		})
+				b.ReportMetric(100*(s1.gc-s0.gc)/(s1.busy-s0.busy), "gc%")
+				b.ReportMetric((s1.cycles-s0.cycles)*s1.scan/ops, "scanB/op")
+				b.ReportMetric((s1.cpu-s0.cpu)/ops, "cpu-ns/op")
+				b.ReportMetric(1e6*(s1.cycles-s0.cycles)/ops, "gcs/Mop")
+			})
+			m = nil
+		}
 	}
 }
 
