@@ -29,7 +29,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", daemon.DefaultAdminAddr, "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
 	finishLink := linkFlags(fs.FlagSet, &cfg)
 	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", daemon.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
-	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay cache holds")
+	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay store holds, every endpoint's share together (about 57 bytes each when full)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight checks get to finish on SIGTERM")
 	watch := fs.Bool("watch", true, "reload the policy when its files or secret files change (SIGHUP always reloads)")
 	fs.DurationVar(&cfg.ReloadDebounce, "reload-debounce", daemon.DefaultReloadDebounce, "quiet time after a policy change before reloading")
