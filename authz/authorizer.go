@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -155,21 +156,25 @@ func (a *Authorizer) checkEndpoint(ctx context.Context, e *endpoint, r *Request,
 	}
 	// Last, and only for a request that passed everything else: remember
 	// the delivery, so unauthenticated traffic cannot fill the cache.
-	var claim *NonceClaim
+	var claim *Nonces
 	if e.ReplayTTL > 0 && v.ReplayKey != nil {
 		if a.nonces == nil {
 			d := deny(e, Unavailable, "replay protection configured but no nonce store")
 			d.DeliveryID = v.DeliveryID
 			return d
 		}
-		claim = &NonceClaim{Endpoint: e.Name, Keys: make([]NonceKey, 1, 1+len(v.MoreReplayKeys)), TTL: e.ReplayTTL, Token: NewNonceToken()}
+		claim = &Nonces{Endpoint: e.Name, Keys: make([]NonceKey, 1, 1+len(v.MoreReplayKeys)), TTL: e.ReplayTTL, Capacity: e.ReplayCapacity, OnFull: e.ReplayOnFull, Token: NewNonceToken()}
 		claim.Keys[0] = NewNonceKey(e.Name, v.ReplayKey)
 		for _, k := range v.MoreReplayKeys {
 			claim.Keys = append(claim.Keys, NewNonceKey(e.Name, k))
 		}
-		fresh, err := a.nonces.Remember(ctx, claim)
+		fresh, err := a.nonces.Remember(ctx, *claim)
 		if err != nil {
 			d := deny(e, Unavailable, "nonce store: "+err.Error())
+			var full *ShareFullError
+			if errors.As(err, &full) {
+				d.RetryAfterSeconds = max(1, int(math.Ceil(full.RetryAfter.Seconds())))
+			}
 			d.DeliveryID = v.DeliveryID
 			return d
 		}

@@ -48,10 +48,10 @@ func (s *stubVerifier) Verify(r *authz.Request, _ time.Time) (authz.Verified, er
 // failingStore is a NonceStore whose backend is down.
 type failingStore struct{}
 
-func (failingStore) Remember(context.Context, *authz.NonceClaim) (bool, error) {
+func (failingStore) Remember(context.Context, authz.Nonces) (bool, error) {
 	return false, errors.New("connection refused")
 }
-func (failingStore) Forget(context.Context, *authz.NonceClaim) error { return nil }
+func (failingStore) Forget(context.Context, authz.Nonces) error { return nil }
 
 func newAuthorizer(t *testing.T, store authz.NonceStore, eps ...*authz.Endpoint) *authz.Authorizer {
 	t.Helper()
@@ -206,14 +206,14 @@ func TestAllowCarriesTheClaimToForget(t *testing.T) {
 	if d := a.Check(ctx, post("/hooks", authz.Header{"x-sig": "forged"}, "payload")); d.Nonce != nil {
 		t.Fatalf("a denial carries a claim: %+v", d.Nonce)
 	}
-	if err := store.Forget(ctx, first.Nonce); err != nil {
+	if err := store.Forget(ctx, *first.Nonce); err != nil {
 		t.Fatal(err)
 	}
 	retry := a.Check(ctx, delivery)
 	if retry.Reason != authz.OK || retry.Nonce == nil || retry.Nonce.Token == first.Nonce.Token {
 		t.Fatalf("retry after forget: %s, claim %+v", retry.Reason, retry.Nonce)
 	}
-	if err := store.Forget(ctx, first.Nonce); err != nil {
+	if err := store.Forget(ctx, *first.Nonce); err != nil {
 		t.Fatal(err)
 	}
 	if d := a.Check(ctx, delivery); d.Reason != authz.Replayed {

@@ -99,7 +99,7 @@ type Decision struct {
 	// protection, is the claim its nonce store now holds. Forgetting it
 	// ([NonceStore.Forget]) lets the provider's retry through when the
 	// upstream did not take the delivery.
-	Nonce *NonceClaim
+	Nonce *Nonces
 }
 
 // Outcome returns the policy's verdict on the request. A Decision whose

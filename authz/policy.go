@@ -20,6 +20,11 @@ type Endpoint struct {
 	// ReplayTTL is how long a delivery is remembered; zero turns replay
 	// protection off.
 	ReplayTTL time.Duration
+	// ReplayCapacity is the most deliveries remembered at once: the
+	// endpoint's share of the nonce store. Zero lets the store choose.
+	ReplayCapacity int
+	// ReplayOnFull says what a new delivery meets when the share is full.
+	ReplayOnFull OnFull
 	// SetHeaders are set on allowed requests.
 	SetHeaders []HeaderValue
 	// RemoveHeaders are removed from allowed requests.

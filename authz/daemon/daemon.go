@@ -47,7 +47,7 @@ const PolicyService = "hookguard.policy"
 const DefaultMaxRecvBytes = 4 << 20
 
 // DefaultNonceCapacity is the default number of deliveries the in-memory
-// replay cache holds.
+// replay store holds, all endpoints' shares together.
 const DefaultNonceCapacity = replay.DefaultCapacity
 
 // DefaultReloadDebounce is the default quiet time after a policy change
@@ -65,7 +65,9 @@ type Config struct {
 	AdminAddr string
 	// MaxRecvBytes caps a gRPC message, and so the body Envoy may send.
 	MaxRecvBytes int
-	// NonceCapacity bounds the in-memory replay cache.
+	// NonceCapacity bounds the in-memory replay store, in deliveries; the
+	// endpoints' replay shares must fit in it. 0 means
+	// DefaultNonceCapacity.
 	NonceCapacity int
 	// State is where replay nonces and rate-limit buckets live: "" or
 	// "memory" for this process (the default, for one replica), or a Redis
@@ -167,8 +169,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	memNonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity})
-	registerReplayMetrics(reg, memNonces)
+	memNonces := replay.NewMemory(replay.MemoryConfig{Capacity: cfg.NonceCapacity, EvictedEarly: func(endpoint string, total uint64) {
+		logEvictedEarly(log, endpoint, total)
+	}})
+	reg.MustRegister(newReplayCollector(memNonces))
 	pm := newPolicyMetrics(reg)
 	registerBuildInfo(reg, cfg.Version, cfg.Revision)
 	se := newStateErrors(reg)
@@ -203,13 +207,18 @@ func Run(ctx context.Context, cfg Config) error {
 	hs := health.NewServer()
 	var reloader *reload.Reloader
 	reloader = reload.New(cfg.PolicyDir, a, reload.Config{
-		Secrets:  cfg.Secrets,
-		Debounce: cfg.ReloadDebounce,
-		Manual:   cfg.DisableWatch,
+		Secrets:       cfg.Secrets,
+		NonceCapacity: cfg.NonceCapacity,
+		Debounce:      cfg.ReloadDebounce,
+		Manual:        cfg.DisableWatch,
 		Notify: func(e reload.Event) {
 			if e.Err == nil && e.Result != nil {
-				// Endpoints a reload removed keep no buckets.
-				memLimiter.Retain(func(name string) bool { return e.Result.Policy.Endpoint(name) != nil })
+				// Endpoints a reload removed keep no buckets, and no
+				// replay share: their room is for the endpoints that
+				// remain.
+				p := e.Result.Policy
+				memLimiter.Retain(func(name string) bool { return p.Endpoint(name) != nil })
+				memNonces.Retain(func(name string) bool { e := p.Endpoint(name); return e != nil && e.ReplayTTL > 0 })
 			}
 			pm.observe(e)
 			policyHealth(hs, e)
@@ -492,16 +501,55 @@ func logReload(log zerolog.Logger, e reload.Event, r *reload.Reloader) {
 	}
 }
 
-// registerReplayMetrics exposes the replay cache's size and early evictions.
-func registerReplayMetrics(reg prometheus.Registerer, m *replay.Memory) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "hookguard_replay_cache_entries",
-			Help: "Deliveries held by the in-memory replay cache.",
-		}, func() float64 { return float64(m.Len()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "hookguard_replay_cache_evicted_early_total",
-			Help: "Deliveries dropped for lack of room before their TTL; non-zero means the cache is too small.",
-		}, func() float64 { return float64(m.EvictedEarly()) }),
-	)
+// replayCollector exports the replay store's figures: the deliveries it
+// holds, and per endpoint its share, what the share holds and the
+// deliveries evicted early from it. The endpoint label takes only the
+// names of the policy's endpoints, never request data.
+type replayCollector struct {
+	m                      *replay.Memory
+	entries                *prometheus.Desc
+	shareEntries, shareCap *prometheus.Desc
+	earlyEvictions         *prometheus.Desc
+}
+
+func newReplayCollector(m *replay.Memory) *replayCollector {
+	return &replayCollector{
+		m: m,
+		entries: prometheus.NewDesc("hookguard_replay_cache_entries",
+			"Deliveries held by the in-memory replay store, every endpoint's together.", nil, nil),
+		shareEntries: prometheus.NewDesc("hookguard_replay_share_entries",
+			"Deliveries held in an endpoint's share of the replay store.", []string{"endpoint"}, nil),
+		shareCap: prometheus.NewDesc("hookguard_replay_share_capacity",
+			"Most deliveries an endpoint's share of the replay store holds (replay.capacity).", []string{"endpoint"}, nil),
+		earlyEvictions: prometheus.NewDesc("hookguard_replay_early_evictions_total",
+			"Deliveries of an endpoint evicted from its full share before their TTL: a replay of each would have been accepted. Non-zero means the share is too small for the endpoint's traffic and TTL.",
+			[]string{"endpoint"}, nil),
+	}
+}
+
+// Describe sends the descriptors of every metric Collect sends.
+func (c *replayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.entries
+	ch <- c.shareEntries
+	ch <- c.shareCap
+	ch <- c.earlyEvictions
+}
+
+// Collect reads the store's shares.
+func (c *replayCollector) Collect(ch chan<- prometheus.Metric) {
+	total := 0
+	for _, s := range c.m.Shares() {
+		total += s.Entries
+		ch <- prometheus.MustNewConstMetric(c.shareEntries, prometheus.GaugeValue, float64(s.Entries), s.Endpoint)
+		ch <- prometheus.MustNewConstMetric(c.shareCap, prometheus.GaugeValue, float64(s.Capacity), s.Endpoint)
+		ch <- prometheus.MustNewConstMetric(c.earlyEvictions, prometheus.CounterValue, float64(s.EvictedEarly), s.Endpoint)
+	}
+	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(total))
+}
+
+// logEvictedEarly logs that endpoint's replay share evicted deliveries
+// before their TTL; the store calls it at most once a minute per endpoint.
+func logEvictedEarly(log zerolog.Logger, endpoint string, total uint64) {
+	log.Warn().Str("endpoint", endpoint).Uint64("evicted_early_total", total).
+		Msg("replay share full: deliveries evicted before their ttl, so a copy of one would be accepted; raise the endpoint's replay.capacity (and --nonce-capacity), or set replay.on_full: reject")
 }

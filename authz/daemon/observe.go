@@ -48,7 +48,7 @@ type countedNonces struct {
 	errs prometheus.Counter
 }
 
-func (c countedNonces) Remember(ctx context.Context, n *authz.NonceClaim) (bool, error) {
+func (c countedNonces) Remember(ctx context.Context, n authz.Nonces) (bool, error) {
 	fresh, err := c.NonceStore.Remember(ctx, n)
 	if err != nil {
 		c.errs.Inc()

@@ -14,7 +14,10 @@ import (
 )
 
 // DefaultReplayTTL is how long a delivery is remembered when the policy does
-// not say.
+// not say, for a scheme that signs a timestamp: the timestamp check refuses
+// a copy once its tolerance has passed, so the replay store need not
+// outlast it by much. A scheme that signs no timestamp is remembered for
+// authz.MaxReplayTTL instead.
 const DefaultReplayTTL = 10 * time.Minute
 
 var (
@@ -62,7 +65,7 @@ func (c *compiler) compileEndpoint(file string, ep *policyv1.Endpoint, report fu
 		e.Verifier, replayable = c.compileVerifier(file, ep.GetVerify(), failCode, warn)
 	}
 
-	e.ReplayTTL = compileReplay(ep.GetReplay(), replayable, e.Verifier, fail, warn)
+	compileReplay(e, ep.GetReplay(), replayable, fail, warn)
 	e.SetHeaders, e.RemoveHeaders = compileOnAllow(ep.GetOnAllow(), fail)
 	return e, errs == 0
 }
@@ -106,25 +109,33 @@ func validPath(p string) bool {
 	return strings.HasPrefix(p, "/") && !strings.ContainsAny(p, "?# ")
 }
 
-func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, warn func(field, msg string)) time.Duration {
+// compileReplay sets e's replay TTL and what a full share does, and its
+// capacity when the policy sets one; replayShares gives the others theirs
+// once every endpoint is known.
+func compileReplay(e *authz.Endpoint, r *policyv1.Replay, replayable bool, fail, warn func(field, msg string)) {
+	v := e.Verifier
 	if r.GetDisabled() {
-		if r.GetTtl() != "" {
-			fail("replay.ttl", "set with replay.disabled: remove one")
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{{"replay.ttl", r.GetTtl() != ""}, {"replay.capacity", r.GetCapacity() != 0}, {"replay.on_full", r.GetOnFull() != 0}} {
+			if f.set {
+				fail(f.field, "set with replay.disabled: remove one")
+			}
 		}
 		warn("replay", "replay protection disabled: a captured delivery can be sent again")
-		return 0
+		return
 	}
-	// By default, long enough for the scheme's timestamp window.
-	ttl := max(DefaultReplayTTL, min(replayWindow(v), authz.MaxReplayTTL))
+	ttl := defaultReplayTTL(v)
 	if s := r.GetTtl(); s != "" {
 		d, err := time.ParseDuration(s)
 		switch {
 		case err != nil:
 			fail("replay.ttl", fmt.Sprintf("invalid duration %q (use e.g. 10m, 1h)", s))
-			return 0
+			return
 		case d <= 0 || d > authz.MaxReplayTTL:
 			fail("replay.ttl", "must be more than 0 and at most "+authz.MaxReplayTTL.String())
-			return 0
+			return
 		}
 		ttl = d
 	}
@@ -132,10 +143,14 @@ func compileReplay(r *policyv1.Replay, replayable bool, v authz.Verifier, fail, 
 		if v != nil {
 			warn("verify."+v.Scheme(), "scheme "+v.Scheme()+" signs nothing that tells deliveries apart: no replay protection")
 		}
-		return 0
+		return
 	}
 	warnReplayWindow(v, ttl, warn)
-	return ttl
+	e.ReplayTTL = ttl
+	e.ReplayCapacity = int(r.GetCapacity())
+	if r.GetOnFull() == policyv1.Replay_REJECT {
+		e.ReplayOnFull = authz.RejectWhenFull
+	}
 }
 
 func compileOnAllow(o *policyv1.OnAllow, fail func(field, msg string)) (set []authz.HeaderValue, remove []string) {

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hookguard/hookguard/authz"
+	"github.com/hookguard/hookguard/authz/internal/replay"
 	policyv1 "github.com/hookguard/hookguard/proto/hookguard/policy/v1"
 )
 
@@ -80,7 +81,17 @@ type Options struct {
 	// defaults), for tools that need one endpoint's verifier, such as
 	// `hookguard sign` for a generic hmac endpoint.
 	Only string
+	// NonceCapacity is the capacity of the replay store the policy will
+	// run with (`hookguard serve --nonce-capacity`); 0 means
+	// DefaultNonceCapacity. The endpoints' replay shares must fit in it:
+	// explicit ones that add up to more are an error, and the rest is
+	// split between the endpoints without one (see replayShares).
+	NonceCapacity int
 }
+
+// DefaultNonceCapacity is the default capacity of the replay store, in
+// deliveries: the default of `hookguard serve --nonce-capacity`.
+const DefaultNonceCapacity = replay.DefaultCapacity
 
 // maxLoadAttempts bounds how often Load starts over because the directory
 // changed under it. Each swap of a mounted volume costs one attempt; more
@@ -230,6 +241,11 @@ func compileFiles(s *snapshot, opts Options) (*Result, error) {
 		c.file(f, s.contents[i])
 	}
 	c.compileStages()
+	capacity := opts.NonceCapacity
+	if capacity <= 0 {
+		capacity = DefaultNonceCapacity
+	}
+	c.replayShares(capacity)
 	c.fillLines(c.errs)
 	fillCodes(c.errs)
 	if len(c.errs) > 0 {

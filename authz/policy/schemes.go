@@ -96,12 +96,35 @@ func replayWindow(v authz.Verifier) time.Duration {
 	return 0
 }
 
+// defaultReplayTTL is the replay TTL of an endpoint whose policy sets none:
+// long enough for the scheme's timestamp window, and never shorter than
+// DefaultReplayTTL; the longest there is, authz.MaxReplayTTL, for a scheme
+// that signs no timestamp, since nothing else ever refuses a copy of its
+// deliveries.
+func defaultReplayTTL(v authz.Verifier) time.Duration {
+	if v != nil && replayWindow(v) == 0 {
+		return authz.MaxReplayTTL
+	}
+	return max(DefaultReplayTTL, min(replayWindow(v), authz.MaxReplayTTL))
+}
+
 // warnReplayWindow warns when an endpoint's replay TTL is shorter than its
-// replay window: once the replay cache has forgotten a delivery, a captured
+// replay window: once the replay store has forgotten a delivery, a captured
 // copy sent again would be let through while its timestamp is still
-// accepted.
+// accepted. For a scheme that signs no timestamp, that is forever: it warns
+// about any TTL shorter than the longest.
 func warnReplayWindow(v authz.Verifier, ttl time.Duration, warn func(field, msg string)) {
+	if v == nil {
+		return // the scheme did not build, which is reported already
+	}
 	window := replayWindow(v)
+	if window == 0 {
+		if ttl < authz.MaxReplayTTL {
+			warn("replay.ttl", fmt.Sprintf("%s signs no timestamp, so its deliveries never go stale: a captured delivery sent again after the ttl of %s is let through; the default for such schemes is the longest ttl, %s",
+				v.Scheme(), ttl, authz.MaxReplayTTL))
+		}
+		return
+	}
 	if ttl >= window {
 		return
 	}

@@ -446,8 +446,14 @@ func TestReplayTTLShorterThanTolerance(t *testing.T) {
 		{"ttl twice the tolerance", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "ttl: 20m", nil},
 		{"default ttl follows the tolerance", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 30m}", "", nil},
 		{"ttl over tolerance", "paddle: {secrets: [{env: PADDLE_WEBHOOK_SECRET}]}", "ttl: 1m", nil},
-		{"scheme without timestamp", "shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}", "ttl: 1s", nil},
-		{"hmac without timestamp header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}", "ttl: 1s", nil},
+		// Without a signed timestamp a delivery never goes stale: anything
+		// short of the longest TTL lets a later copy through.
+		{"scheme without timestamp", "shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}", "ttl: 1s",
+			[]string{"shopify signs no timestamp", "after the ttl of 1s is let through", "24h0m0s"}},
+		{"hmac without timestamp header", "hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}", "ttl: 23h",
+			[]string{"hmac signs no timestamp", "23h0m0s"}},
+		{"scheme without timestamp at the longest ttl", "pagerduty: {secrets: [{env: PAGERDUTY_WEBHOOK_SECRET}]}", "ttl: 24h", nil},
+		{"scheme without timestamp by default", "meta: {secrets: [{env: META_APP_SECRET}]}", "", nil},
 		{"replay disabled", "stripe: {secrets: [{env: STRIPE_WEBHOOK_SECRET}], tolerance: 10m}", "disabled: true", nil},
 	}
 	for _, c := range cases {
@@ -504,7 +510,12 @@ func TestDefaultReplayTTLCoversTheTimestampWindow(t *testing.T) {
 		"twitch: {secrets: [{env: TWITCH_EVENTSUB_SECRET}]}": 20 * time.Minute, // 2 × 10m
 		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 30m}": time.Hour,
 		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig, signed_content: '{timestamp}.{body}', timestamp_header: x-ts, tolerance: 20h}": authz.MaxReplayTTL,
-		"shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}": DefaultReplayTTL,
+		// Schemes that sign no timestamp: the longest TTL.
+		"shopify: {secrets: [{env: SHOPIFY_CLIENT_SECRET}]}":                                        authz.MaxReplayTTL,
+		"hmac: {secrets: [{env: ACME_WEBHOOK_SECRET}], header: x-sig}":                              authz.MaxReplayTTL,
+		"twilio: {secrets: [{env: TWILIO_AUTH_TOKEN}]}":                                             authz.MaxReplayTTL,
+		"pagerduty: {secrets: [{env: PAGERDUTY_WEBHOOK_SECRET}]}":                                   authz.MaxReplayTTL,
+		"square: {secrets: [{env: SQUARE_SIGNATURE_KEY}], notification_url: 'https://h.example/x'}": authz.MaxReplayTTL,
 	} {
 		dir := t.TempDir()
 		doc := "endpoints:\n  - name: ep\n    match: {path: /hook}\n    verify: {" + verifyBlock + "}\n"

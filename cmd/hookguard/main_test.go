@@ -52,7 +52,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"validate", "--format", "yaml", dir}, `--format "yaml": must be text or json`},
 		{[]string{"validate", dir, "--format=yaml"}, `--format "yaml": must be text or json`},
 		{[]string{"validate", dir, "--format"}, "flag needs an argument: -format"},
-		{[]string{"validate", dir, "--skip-secret"}, "unknown flag --skip-secret (flags: --format, --skip-secrets)"},
+		{[]string{"validate", dir, "--skip-secret"}, "unknown flag --skip-secret (flags: --format, --nonce-capacity, --skip-secrets)"},
 		{[]string{"validate", "--skip-secrets=maybe", dir}, `invalid boolean value "maybe" for -skip-secrets`},
 		{[]string{"test"}, "missing DIR"},
 		{[]string{"test", "-v"}, "missing DIR"},
@@ -94,7 +94,7 @@ func TestUsageErrors(t *testing.T) {
 func TestHelp(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"serve":     {"usage: hookguard serve --policies DIR", "--grpc-addr string", "(default 127.0.0.1:9191)"},
-		"validate":  {"usage: hookguard validate [--format text|json] [--skip-secrets] DIR", "--format format", "--skip-secrets\n"},
+		"validate":  {"usage: hookguard validate [--format text|json] [--skip-secrets] [--nonce-capacity N] DIR", "--format format", "--skip-secrets\n"},
 		"test":      {"usage: hookguard test [-v] [--run REGEXP] DIR...", "--run regexp", "DIR/..."},
 		"sign":      {"usage: hookguard sign (--scheme S | --provider NAME)", "--secret-env string", "--body-file string", "--provider string"},
 		"providers": {"usage: hookguard providers [--format text|json] [NAME...]", "--format format"},

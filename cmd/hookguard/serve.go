@@ -29,7 +29,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", daemon.DefaultAdminAddr, "admin HTTP listen address (/healthz, /readyz, /status, /metrics)")
 	finishLink := linkFlags(fs.FlagSet, &cfg)
 	fs.IntVar(&cfg.MaxRecvBytes, "max-body-bytes", daemon.DefaultMaxRecvBytes, "largest gRPC check message accepted, body included")
-	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the in-memory replay cache holds")
+	fs.IntVar(&cfg.NonceCapacity, "nonce-capacity", daemon.DefaultNonceCapacity, "deliveries the replay store holds, every endpoint's share together (about 65 bytes each when full)")
 	fs.StringVar(&cfg.State, "state", daemon.StateMemory, "where replay nonces and rate-limit buckets live: memory (this process), or a Redis URL replicas share: redis://[user:password@]host:port[/db], rediss:// (TLS), redis+sentinel://host:port?master_name=NAME, redis+cluster://host:port?addr=host:port")
 	fs.StringVar(&cfg.StatePrefix, "state-prefix", daemon.DefaultStatePrefix, "prefix of every Redis key, to share a Redis with other applications")
 	fs.DurationVar(&cfg.StateTimeout, "state-timeout", daemon.DefaultStateTimeout, "longest wait for one Redis operation; a check it delays longer is answered 503 (or from local state with state_fallback: local)")

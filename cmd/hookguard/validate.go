@@ -5,20 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 
+	"github.com/hookguard/hookguard/authz"
 	"github.com/hookguard/hookguard/authz/policy"
 )
 
 func validate(args []string, stdout, stderr io.Writer) int {
-	fs := newSubcommand("validate", "[--format text|json] [--skip-secrets] DIR",
-		"Check the policy directory DIR as serve would load it, and list every problem\nwith its file, line, endpoint and field. Exit status 1 when DIR is invalid.",
+	fs := newSubcommand("validate", "[--format text|json] [--skip-secrets] [--nonce-capacity N] DIR",
+		"Check the policy directory DIR as serve would load it, and list every problem\nwith its file, line, endpoint and field. Exit status 1 when DIR is invalid.\nThe JSON report also gives each endpoint's effective settings, such as its\nreplay TTL and share of the replay store.",
 		stdout, stderr)
 	format := fs.String("format", "text", "output `format`: text or json")
 	skipSecrets := fs.Bool("skip-secrets", false, "do not resolve secret references (for a policy repository's CI, where the secrets are absent)")
+	nonceCapacity := fs.Int("nonce-capacity", policy.DefaultNonceCapacity, "the replay store's capacity serve runs with, which the endpoints' replay shares must fit in")
 	dirs, err := fs.parse(args)
 	switch {
 	case err != nil:
+	case *nonceCapacity <= 0:
+		err = fs.errorf("--nonce-capacity %d: must be more than 0", *nonceCapacity)
 	case len(dirs) == 0:
 		err = fs.errorf("missing DIR, the policy directory")
 	case len(dirs) > 1:
@@ -30,7 +36,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return fs.exit(err)
 	}
 	dir := dirs[0]
-	var opts policy.Options
+	opts := policy.Options{NonceCapacity: *nonceCapacity}
 	if *skipSecrets {
 		opts.Secrets = policy.Placeholders{}
 	}
@@ -75,15 +81,25 @@ func validate(args []string, stdout, stderr io.Writer) int {
 			// SecretChecksSkipped counts the checks of secret values that
 			// --skip-secrets made meaningless.
 			SecretChecksSkipped int `json:"secret_checks_skipped,omitempty"`
+			// NonceCapacity is the replay store's capacity the shares
+			// were computed for.
+			NonceCapacity int `json:"nonce_capacity"`
+			// ByEndpoint gives each endpoint's effective settings, for a
+			// policy repository's CI to assert; empty when the set does
+			// not load.
+			ByEndpoint []endpointReport `json:"by_endpoint"`
 		}{
 			Valid: len(errs) == 0,
 			// Lists, empty or not, so a consumer never meets null.
 			Errors:              append([]*policy.Diagnostic{}, errs...),
 			Warnings:            append([]*policy.Diagnostic{}, warnings...),
 			SecretChecksSkipped: skipped,
+			NonceCapacity:       *nonceCapacity,
+			ByEndpoint:          []endpointReport{},
 		}
 		if res != nil {
 			out.Revision, out.Digest, out.Endpoints = res.Revision, res.Digest, len(res.Policy.Endpoints())
+			out.ByEndpoint = reportEndpoints(res.Policy)
 		} else {
 			// A set that does not load still names the version checked,
 			// unless the files themselves cannot be read.
@@ -118,4 +134,55 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// endpointReport is one endpoint in the JSON report of validate.
+type endpointReport struct {
+	Name   string       `json:"name"`
+	Replay replayReport `json:"replay"`
+}
+
+// replayReport is an endpoint's effective replay protection, defaults
+// applied.
+type replayReport struct {
+	// Enabled is false when the endpoint has no replay protection: turned
+	// off, or a scheme without a replay key. The other fields are then
+	// absent.
+	Enabled bool `json:"enabled"`
+	// TTL is how long a delivery is remembered, as a Go duration
+	// ("24h0m0s"), and TTLSeconds the same in seconds.
+	TTL        string  `json:"ttl,omitempty"`
+	TTLSeconds float64 `json:"ttl_seconds,omitempty"`
+	// Capacity is the endpoint's share of the replay store, in deliveries.
+	Capacity int `json:"capacity,omitempty"`
+	// OnFull is evict_oldest or reject.
+	OnFull string `json:"on_full,omitempty"`
+	// SustainedPerSecond is the delivery rate the share holds for a whole
+	// TTL: above it, deliveries are evicted early (or refused).
+	SustainedPerSecond float64 `json:"sustained_per_second,omitempty"`
+}
+
+// reportEndpoints describes p's endpoints, sorted by name.
+func reportEndpoints(p *authz.Policy) []endpointReport {
+	eps := p.Endpoints()
+	slices.SortFunc(eps, func(a, b *authz.Endpoint) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]endpointReport, 0, len(eps))
+	for _, e := range eps {
+		r := endpointReport{Name: e.Name}
+		if e.ReplayTTL > 0 {
+			r.Replay = replayReport{
+				Enabled:            true,
+				TTL:                e.ReplayTTL.String(),
+				TTLSeconds:         e.ReplayTTL.Seconds(),
+				Capacity:           e.ReplayCapacity,
+				OnFull:             "evict_oldest",
+				SustainedPerSecond: math.Round(1000*float64(e.ReplayCapacity)/e.ReplayTTL.Seconds()) / 1000,
+			}
+			if e.ReplayOnFull == authz.RejectWhenFull {
+				r.Replay.OnFull = "reject"
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,64 @@ func TestValidateSkipSecretsKeepsTyposInSecretReferences(t *testing.T) {
 	code, out, _ := runCmd(t, "", "validate", "--skip-secrets", d)
 	if code != 1 || !strings.Contains(out, `verify.stripe.secrets[0].evn: unknown field "evn"`) {
 		t.Errorf("exit %d, want the typo reported:\n%s", code, out)
+	}
+}
+
+// TestValidateJSONReportsReplayPerEndpoint: the JSON report gives each
+// endpoint's effective replay TTL, share and on_full, defaults applied, for
+// the capacity --nonce-capacity names, so that a policy repository's CI can
+// assert them; shares over that capacity are an error naming the endpoints.
+func TestValidateJSONReportsReplayPerEndpoint(t *testing.T) {
+	d := t.TempDir()
+	doc := `endpoints:
+- name: github
+  match: {path: /g}
+  verify: {github: {secrets: [{env: G}]}}
+- name: stripe
+  match: {path: /s}
+  verify: {stripe: {secrets: [{env: S}]}}
+  replay: {on_full: reject}
+- name: partner
+  match: {path: /p}
+  verify: {hmac: {secrets: [{env: P}], header: x-sig}}
+  replay: {capacity: 40000, ttl: 1h}
+- name: gitlab
+  match: {path: /l}
+  verify: {token: {header: x-gitlab-token, secrets: [{env: L}]}}
+`
+	os.WriteFile(filepath.Join(d, "p.yaml"), []byte(doc), 0o600)
+	code, out, _ := runCmd(t, "", "validate", "--skip-secrets", "--format", "json", "--nonce-capacity", "100000", d)
+	var r struct {
+		NonceCapacity int `json:"nonce_capacity"`
+		ByEndpoint    []struct {
+			Name   string         `json:"name"`
+			Replay map[string]any `json:"replay"`
+		} `json:"by_endpoint"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+	got := map[string]map[string]any{}
+	for _, e := range r.ByEndpoint {
+		got[e.Name] = e.Replay
+	}
+	// 60,000 left by the partner, split 1440:10 between GitHub's 24h
+	// (it signs no timestamp) and Stripe's 10m.
+	want := map[string]map[string]any{
+		"github":  {"enabled": true, "ttl": "24h0m0s", "ttl_seconds": 86400.0, "capacity": 59586.0, "on_full": "evict_oldest", "sustained_per_second": 0.69},
+		"stripe":  {"enabled": true, "ttl": "10m0s", "ttl_seconds": 600.0, "capacity": 413.0, "on_full": "reject", "sustained_per_second": 0.688},
+		"partner": {"enabled": true, "ttl": "1h0m0s", "ttl_seconds": 3600.0, "capacity": 40000.0, "on_full": "evict_oldest", "sustained_per_second": 11.111},
+		"gitlab":  {"enabled": false},
+	}
+	if r.NonceCapacity != 100000 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("nonce_capacity %d, by_endpoint\n%v\nwant\n%v", r.NonceCapacity, got, want)
+	}
+	if names := []string{r.ByEndpoint[0].Name, r.ByEndpoint[3].Name}; names[0] != "github" || names[1] != "stripe" {
+		t.Errorf("endpoints not sorted by name: %v", names)
+	}
+
+	code, out, _ = runCmd(t, "", "validate", "--skip-secrets", "--nonce-capacity", "30000", d)
+	if code != 1 || !strings.Contains(out, `p.yaml:12: endpoint "partner": replay.capacity: the endpoints' own replay shares add up to 40000, more than the replay store's capacity of 30000`) {
+		t.Errorf("shares over --nonce-capacity: exit %d\n%s", code, out)
 	}
 }

@@ -114,13 +114,13 @@ func (s *Server) handle(ctx context.Context, e *accesslogv3.HTTPAccessLogEntry) 
 	if !Retryable(status) {
 		return resultKept
 	}
-	var c authz.NonceClaim
+	var c authz.Nonces
 	if err := c.UnmarshalText([]byte(text)); err != nil {
 		s.log.Warn().Err(err).Msg("access log: malformed replay claim")
 		return resultMalformed
 	}
 	fctx, cancel := context.WithTimeout(ctx, forgetTimeout)
-	err := s.nonces.Forget(fctx, &c)
+	err := s.nonces.Forget(fctx, c)
 	cancel()
 	if err != nil {
 		s.log.Error().Err(err).Str("endpoint", c.Endpoint).Uint32("status", status).

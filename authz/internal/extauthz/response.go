@@ -78,7 +78,7 @@ func grpcCode(httpStatus int) code.Code {
 const MetadataNamespace = "envoy.filters.http.ext_authz"
 
 // MetadataReplayClaim names the field that carries an allowed delivery's
-// nonce claim in its text form (authz.NonceClaim.MarshalText). Envoy hands
+// nonce claim in its text form (authz.Nonces.MarshalText). Envoy hands
 // it back in its gRPC access log with the response code, and a retryable
 // one makes hookguard forget the claim (package accesslog).
 const MetadataReplayClaim = "replay_claim"

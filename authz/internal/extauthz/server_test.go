@@ -130,7 +130,7 @@ func TestCheckAllowResponse(t *testing.T) {
 		t.Errorf("dynamic metadata %v", md)
 	}
 	// The allowed delivery's nonce claim, for the access log service.
-	var claim authz.NonceClaim
+	var claim authz.Nonces
 	if err := claim.UnmarshalText([]byte(md[MetadataReplayClaim].GetStringValue())); err != nil || claim.Endpoint != "github" || len(claim.Keys) != 1 {
 		t.Errorf("replay claim %q: %+v %v", md[MetadataReplayClaim].GetStringValue(), claim, err)
 	}

@@ -103,7 +103,7 @@ func appendDynamicMetadata(b []byte, d *authz.Decision) []byte {
 // appendClaimField appends the MetadataReplayClaim field, as
 // dynamicMetadata does: the claim's text form, written in place; nothing
 // when the claim has none.
-func appendClaimField(b []byte, c *authz.NonceClaim) []byte {
+func appendClaimField(b []byte, c *authz.Nonces) []byte {
 	mark := len(b)
 	b, e := beginMessage(b, fStructFields)
 	b = appendString(b, fMapEntryKey, MetadataReplayClaim)

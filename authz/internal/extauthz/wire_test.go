@@ -283,7 +283,7 @@ func TestWireResponseMatchesMessage(t *testing.T) {
 	// field longer than 127 bytes), of the most a claim carries, and of
 	// one more, which has no text form and so no field.
 	for _, n := range []int{1, 3, authz.MaxClaimKeys, authz.MaxClaimKeys + 1} {
-		c := &authz.NonceClaim{Endpoint: "github", Keys: make([]authz.NonceKey, n), Token: authz.NewNonceToken()}
+		c := &authz.Nonces{Endpoint: "github", Keys: make([]authz.NonceKey, n), Token: authz.NewNonceToken()}
 		for i := range c.Keys {
 			c.Keys[i] = authz.NewNonceKey("github", []byte(strconv.Itoa(i)))
 		}
@@ -362,7 +362,7 @@ func TestRegisterServesStandardClients(t *testing.T) {
 
 // takeClaim removes the replay claim from resp's dynamic metadata and
 // returns it decoded, or nil when there was none.
-func takeClaim(t *testing.T, resp *authv3.CheckResponse) *authz.NonceClaim {
+func takeClaim(t *testing.T, resp *authv3.CheckResponse) *authz.Nonces {
 	t.Helper()
 	fields := resp.GetDynamicMetadata().GetFields()
 	v, ok := fields[MetadataReplayClaim]
@@ -370,7 +370,7 @@ func takeClaim(t *testing.T, resp *authv3.CheckResponse) *authz.NonceClaim {
 		return nil
 	}
 	delete(fields, MetadataReplayClaim)
-	var c authz.NonceClaim
+	var c authz.Nonces
 	if err := c.UnmarshalText([]byte(v.GetStringValue())); err != nil {
 		t.Fatalf("replay claim %q: %v", v.GetStringValue(), err)
 	}

@@ -96,6 +96,10 @@ type Config struct {
 	// Secrets resolves the policy's secret references; nil means the
 	// process environment and file system (policy.OS).
 	Secrets policy.SecretSource
+	// NonceCapacity is the capacity of the replay store, which the
+	// endpoints' replay shares must fit in (policy.Options.NonceCapacity);
+	// 0 means policy.DefaultNonceCapacity.
+	NonceCapacity int
 	// Debounce is how long the watched paths must be quiet after a change
 	// before the Reloader loads; 0 means DefaultDebounce.
 	Debounce time.Duration
@@ -256,7 +260,7 @@ func (r *Reloader) Load(trigger string) error {
 
 	start := r.cfg.Clock.Now()
 	rec := &recorder{src: r.cfg.Secrets}
-	res, err := policy.Load(r.dir, policy.Options{Secrets: rec})
+	res, err := policy.Load(r.dir, policy.Options{Secrets: rec, NonceCapacity: r.cfg.NonceCapacity})
 	r.files = rec.files
 	end := r.cfg.Clock.Now()
 	ev := Event{Trigger: trigger, Result: res, Duration: end.Sub(start), At: end}

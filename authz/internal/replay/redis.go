@@ -53,9 +53,9 @@ const maxUndo = 16
 // delivery with one key is one SET key token NX PX ttl; one with several is
 // one script call. Either way one round trip, atomic on the server.
 //
-// Capacity is the Redis operator's: every key expires with its TTL, so
-// Redis holds the deliveries of the last TTL and no more, and nothing is
-// evicted early as long as Redis runs with maxmemory-policy noeviction.
+// Capacity is the Redis operator's, so it ignores authz.Nonces.Capacity
+// and OnFull: every key expires with its TTL, so Redis holds the
+// deliveries of the last TTL and no more, and nothing is evicted early as long as Redis runs with maxmemory-policy noeviction.
 // A Redis that is full then refuses the write, and the check is answered
 // 503 (or by an endpoint's local fallback): the on_full: reject behaviour.
 // A Redis that evicts keys (allkeys-* or volatile-* policies) forgets
@@ -72,7 +72,7 @@ func NewRedis(r *state.Redis) *Redis {
 }
 
 // keys returns the Redis keys of c's nonce keys.
-func (s *Redis) keys(c *authz.NonceClaim) []string {
+func (s *Redis) keys(c *authz.Nonces) []string {
 	tag := state.EndpointTag(c.Endpoint)
 	keys := make([]string, len(c.Keys))
 	for i := range c.Keys {
@@ -87,8 +87,8 @@ func (s *Redis) keys(c *authz.NonceClaim) []string {
 // reply). The check is then answered 503 and the provider retries, which
 // must not find the delivery remembered: the claim is forgotten in the
 // background, by its token, so only this attempt's keys can go.
-func (s *Redis) Remember(ctx context.Context, c *authz.NonceClaim) (bool, error) {
-	keys := s.keys(c)
+func (s *Redis) Remember(ctx context.Context, c authz.Nonces) (bool, error) {
+	keys := s.keys(&c)
 	ttl := max(c.TTL, time.Millisecond)
 	var fresh bool
 	err := s.r.Do(ctx, "remember", func(ctx context.Context, cl redis.UniversalClient) error {
@@ -120,8 +120,8 @@ func neverSent(err error) bool {
 }
 
 // Forget removes c's keys that are still held under c.Token.
-func (s *Redis) Forget(ctx context.Context, c *authz.NonceClaim) error {
-	return s.forget(ctx, s.keys(c), c.Token)
+func (s *Redis) Forget(ctx context.Context, c authz.Nonces) error {
+	return s.forget(ctx, s.keys(&c), c.Token)
 }
 
 func (s *Redis) forget(ctx context.Context, keys []string, token authz.NonceToken) error {

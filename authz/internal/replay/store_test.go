@@ -54,15 +54,15 @@ func openRedis(t testing.TB, srv *stack.Redis) *state.Redis {
 	return r
 }
 
-func claimOn(endpoint string, keys ...string) *authz.NonceClaim {
-	c := &authz.NonceClaim{Endpoint: endpoint, TTL: time.Minute, Token: authz.NewNonceToken()}
+func claimOn(endpoint string, keys ...string) authz.Nonces {
+	c := authz.Nonces{Endpoint: endpoint, TTL: time.Minute, Token: authz.NewNonceToken()}
 	for _, k := range keys {
 		c.Keys = append(c.Keys, authz.NewNonceKey(endpoint, []byte(k)))
 	}
 	return c
 }
 
-func mustRemember(t *testing.T, s authz.NonceStore, c *authz.NonceClaim, want bool, what string) {
+func mustRemember(t *testing.T, s authz.NonceStore, c authz.Nonces, want bool, what string) {
 	t.Helper()
 	fresh, err := s.Remember(context.Background(), c)
 	if err != nil || fresh != want {

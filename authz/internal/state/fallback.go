@@ -20,7 +20,7 @@ type Nonces struct {
 
 // Remember asks Shared, and LocalStore when Shared fails and the endpoint
 // allows it.
-func (n *Nonces) Remember(ctx context.Context, c *authz.NonceClaim) (bool, error) {
+func (n *Nonces) Remember(ctx context.Context, c authz.Nonces) (bool, error) {
 	fresh, err := n.Shared.Remember(ctx, c)
 	if err == nil || !n.Local(c.Endpoint) {
 		return fresh, err
@@ -31,7 +31,7 @@ func (n *Nonces) Remember(ctx context.Context, c *authz.NonceClaim) (bool, error
 
 // Forget forgets c in both stores: a claim made during an outage is in the
 // local one.
-func (n *Nonces) Forget(ctx context.Context, c *authz.NonceClaim) error {
+func (n *Nonces) Forget(ctx context.Context, c authz.Nonces) error {
 	err := n.Shared.Forget(ctx, c)
 	if n.Local(c.Endpoint) {
 		n.LocalStore.Forget(ctx, c)

@@ -36,8 +36,8 @@ func TestFallbackOnlyWhereAllowed(t *testing.T) {
 	nonces := &state.Nonces{Shared: replay.NewRedis(r), LocalStore: replay.NewMemory(replay.MemoryConfig{}), Local: local, Health: health}
 	limiter := &state.Limiter{Shared: ratelimit.NewRedis(r), LocalLimiter: ratelimit.NewMemory(), Local: local, Health: health}
 	ctx := context.Background()
-	claim := func(endpoint string) *authz.NonceClaim {
-		return &authz.NonceClaim{Endpoint: endpoint, Keys: []authz.NonceKey{authz.NewNonceKey(endpoint, []byte("d"))}, TTL: time.Minute, Token: authz.NewNonceToken()}
+	claim := func(endpoint string) authz.Nonces {
+		return authz.Nonces{Endpoint: endpoint, Keys: []authz.NonceKey{authz.NewNonceKey(endpoint, []byte("d"))}, TTL: time.Minute, Token: authz.NewNonceToken()}
 	}
 	limit := authz.Limit{Rate: 1, Burst: 1}
 

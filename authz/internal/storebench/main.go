@@ -95,7 +95,7 @@ func key(i uint64) authz.NonceKey {
 
 func fill(m *replay.Memory, from, to int) {
 	ctx := context.Background()
-	c := &authz.NonceClaim{Endpoint: "ep", Keys: make([]authz.NonceKey, 1), TTL: 10 * time.Minute}
+	c := authz.Nonces{Endpoint: "ep", Keys: make([]authz.NonceKey, 1), TTL: 10 * time.Minute}
 	for i := from; i < to; i++ {
 		c.Keys[0] = key(uint64(i))
 		m.Remember(ctx, c)
@@ -169,7 +169,7 @@ func load(m *replay.Memory, prefill, procs int, d time.Duration, garbage int) Lo
 		go func() {
 			defer wg.Done()
 			ctx := context.Background()
-			c := &authz.NonceClaim{Endpoint: "ep", Keys: make([]authz.NonceKey, 1), TTL: 10 * time.Minute}
+			c := authz.Nonces{Endpoint: "ep", Keys: make([]authz.NonceKey, 1), TTL: 10 * time.Minute}
 			n := uint64(0)
 			for time.Now().Before(stop) {
 				for range 256 {

@@ -257,7 +257,7 @@ func TestRulesAndDashboardUseExposedMetrics(t *testing.T) {
 	}
 	// The alerts cover what operators must see first.
 	for _, want := range []string{"hookguard_decisions_total", "hookguard_policy_last_reload_success",
-		"hookguard_replay_cache_evicted_early_total", "hookguard_state_errors_total", "up"} {
+		"hookguard_replay_early_evictions_total", "hookguard_state_errors_total", "up"} {
 		if !used[want] {
 			t.Errorf("no rule or panel uses %s", want)
 		}

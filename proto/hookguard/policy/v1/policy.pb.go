@@ -268,6 +268,64 @@ func (Match_Method) EnumDescriptor() ([]byte, []int) {
 	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{9, 0}
 }
 
+// OnFull is what happens to a new delivery when the endpoint's share is
+// full.
+type Replay_OnFull int32
+
+const (
+	// Unset, which means EVICT_OLDEST; not written in a policy.
+	Replay_ON_FULL_UNSPECIFIED Replay_OnFull = 0
+	// The oldest delivery is forgotten before its ttl, to make room: the
+	// new one is allowed, and a replay of the evicted one would be too.
+	// Counted in hookguard_replay_early_evictions_total{endpoint}.
+	Replay_EVICT_OLDEST Replay_OnFull = 1
+	// The new delivery is refused with unavailable (503) and Retry-After,
+	// so that the provider retries it once room is back; nothing is
+	// forgotten early, and deliveries wait or are lost instead.
+	Replay_REJECT Replay_OnFull = 2
+)
+
+// Enum value maps for Replay_OnFull.
+var (
+	Replay_OnFull_name = map[int32]string{
+		0: "ON_FULL_UNSPECIFIED",
+		1: "EVICT_OLDEST",
+		2: "REJECT",
+	}
+	Replay_OnFull_value = map[string]int32{
+		"ON_FULL_UNSPECIFIED": 0,
+		"EVICT_OLDEST":        1,
+		"REJECT":              2,
+	}
+)
+
+func (x Replay_OnFull) Enum() *Replay_OnFull {
+	p := new(Replay_OnFull)
+	*p = x
+	return p
+}
+
+func (x Replay_OnFull) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Replay_OnFull) Descriptor() protoreflect.EnumDescriptor {
+	return file_hookguard_policy_v1_policy_proto_enumTypes[4].Descriptor()
+}
+
+func (Replay_OnFull) Type() protoreflect.EnumType {
+	return &file_hookguard_policy_v1_policy_proto_enumTypes[4]
+}
+
+func (x Replay_OnFull) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Replay_OnFull.Descriptor instead.
+func (Replay_OnFull) EnumDescriptor() ([]byte, []int) {
+	return file_hookguard_policy_v1_policy_proto_rawDescGZIP(), []int{10, 0}
+}
+
 // PolicyFile is the content of one `*.yaml` or `*.yml` file in a policy
 // directory. A directory's endpoints are the union of its files' endpoints.
 type PolicyFile struct {
@@ -415,8 +473,9 @@ type Endpoint struct {
 	Match *Match `protobuf:"bytes,2,opt,name=match,proto3" json:"match,omitempty"`
 	// The signature scheme and its secrets. Required.
 	Verify *Verify `protobuf:"bytes,3,opt,name=verify,proto3" json:"verify,omitempty"`
-	// Replay protection. On by default (ttl 10m) when the scheme yields a
-	// replay key.
+	// Replay protection. On by default when the scheme yields a replay key,
+	// with a ttl of 24h for a scheme that signs no timestamp, else 10m or
+	// twice the scheme's timestamp tolerance (see Replay.ttl).
 	Replay *Replay `protobuf:"bytes,4,opt,name=replay,proto3" json:"replay,omitempty"`
 	// Header changes applied to allowed requests before they go upstream.
 	OnAllow *OnAllow `protobuf:"bytes,5,opt,name=on_allow,json=onAllow,proto3" json:"on_allow,omitempty"`
@@ -1181,16 +1240,33 @@ func (*Match_Path) isMatch_PathMatch() {}
 
 func (*Match_PathPrefix) isMatch_PathMatch() {}
 
-// Replay configures replay protection.
+// Replay configures replay protection: each endpoint remembers the
+// deliveries it allowed in its own share of the replay store, for ttl.
 type Replay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How long a delivery is remembered, as a duration such as "10m" or
-	// "1h". Default 10m, or twice the scheme's timestamp tolerance when that
-	// is longer (a post-dated timestamp stays acceptable that long); at most
-	// 24h. A shorter ttl is accepted with a warning.
+	// "1h"; at most 24h. Default: 24h for a scheme that signs no timestamp
+	// (GitHub, Shopify, Meta, PagerDuty, Square, Twilio, hmac without a
+	// timestamp_header), whose deliveries stay valid forever, so only the
+	// replay store refuses a copy; else 10m, or twice the scheme's timestamp
+	// tolerance when that is longer (a post-dated timestamp stays acceptable
+	// that long). A shorter ttl than that default is accepted with a warning.
 	Ttl string `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Turns replay protection off for this endpoint.
-	Disabled      bool `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Most deliveries this endpoint remembers at once: its own share of the
+	// replay store, which no other endpoint's traffic can take. It holds
+	// `rate × ttl` deliveries: 1,000,000 is 11.5 deliveries a second for
+	// 24h. The shares of all endpoints together may not exceed the store's
+	// capacity (`hookguard serve --nonce-capacity`, default 1,000,000).
+	// Default: the capacity the other endpoints' explicit shares leave,
+	// split between the endpoints without one in proportion to their ttl,
+	// so that each sustains the same delivery rate.
+	Capacity uint32 `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// What a delivery meets when the share is full of deliveries still
+	// within their ttl: evict_oldest (the default) or reject, in upper or
+	// lower case. See OnFull.
+	OnFull        Replay_OnFull `protobuf:"varint,4,opt,name=on_full,json=onFull,proto3,enum=hookguard.policy.v1.Replay_OnFull" json:"on_full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1237,6 +1313,20 @@ func (x *Replay) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *Replay) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *Replay) GetOnFull() Replay_OnFull {
+	if x != nil {
+		return x.OnFull
+	}
+	return Replay_ON_FULL_UNSPECIFIED
 }
 
 // OnAllow changes the request that goes upstream when it is allowed.
@@ -1470,10 +1560,17 @@ const file_hookguard_policy_v1_policy_proto_rawDesc = "" +
 	"\x06DELETE\x10\x06\x12\v\n" +
 	"\aOPTIONS\x10\aB\f\n" +
 	"\n" +
-	"path_match\"6\n" +
+	"path_match\"\xd0\x01\n" +
 	"\x06Replay\x12\x10\n" +
 	"\x03ttl\x18\x01 \x01(\tR\x03ttl\x12\x1a\n" +
-	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"\xbe\x01\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\rR\bcapacity\x12;\n" +
+	"\aon_full\x18\x04 \x01(\x0e2\".hookguard.policy.v1.Replay.OnFullR\x06onFull\"?\n" +
+	"\x06OnFull\x12\x17\n" +
+	"\x13ON_FULL_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fEVICT_OLDEST\x10\x01\x12\n" +
+	"\n" +
+	"\x06REJECT\x10\x02\"\xbe\x01\n" +
 	"\aOnAllow\x12M\n" +
 	"\vset_headers\x18\x01 \x03(\v2,.hookguard.policy.v1.OnAllow.SetHeadersEntryR\n" +
 	"setHeaders\x12%\n" +
@@ -1494,61 +1591,63 @@ func file_hookguard_policy_v1_policy_proto_rawDescGZIP() []byte {
 	return file_hookguard_policy_v1_policy_proto_rawDescData
 }
 
-var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_hookguard_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_hookguard_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hookguard_policy_v1_policy_proto_goTypes = []any{
 	(Endpoint_StateFallback)(0), // 0: hookguard.policy.v1.Endpoint.StateFallback
 	(Endpoint_Mode)(0),          // 1: hookguard.policy.v1.Endpoint.Mode
 	(RateLimit_Scope)(0),        // 2: hookguard.policy.v1.RateLimit.Scope
 	(Match_Method)(0),           // 3: hookguard.policy.v1.Match.Method
-	(*PolicyFile)(nil),          // 4: hookguard.policy.v1.PolicyFile
-	(*Defaults)(nil),            // 5: hookguard.policy.v1.Defaults
-	(*Endpoint)(nil),            // 6: hookguard.policy.v1.Endpoint
-	(*Source)(nil),              // 7: hookguard.policy.v1.Source
-	(*ClientIdentity)(nil),      // 8: hookguard.policy.v1.ClientIdentity
-	(*RateLimit)(nil),           // 9: hookguard.policy.v1.RateLimit
-	(*Payload)(nil),             // 10: hookguard.policy.v1.Payload
-	(*Schemas)(nil),             // 11: hookguard.policy.v1.Schemas
-	(*Handshake)(nil),           // 12: hookguard.policy.v1.Handshake
-	(*Match)(nil),               // 13: hookguard.policy.v1.Match
-	(*Replay)(nil),              // 14: hookguard.policy.v1.Replay
-	(*OnAllow)(nil),             // 15: hookguard.policy.v1.OnAllow
-	nil,                         // 16: hookguard.policy.v1.Source.IpListsEntry
-	(*RateLimit_Failures)(nil),  // 17: hookguard.policy.v1.RateLimit.Failures
-	nil,                         // 18: hookguard.policy.v1.Schemas.ByValueEntry
-	nil,                         // 19: hookguard.policy.v1.OnAllow.SetHeadersEntry
-	(*Verify)(nil),              // 20: hookguard.policy.v1.Verify
+	(Replay_OnFull)(0),          // 4: hookguard.policy.v1.Replay.OnFull
+	(*PolicyFile)(nil),          // 5: hookguard.policy.v1.PolicyFile
+	(*Defaults)(nil),            // 6: hookguard.policy.v1.Defaults
+	(*Endpoint)(nil),            // 7: hookguard.policy.v1.Endpoint
+	(*Source)(nil),              // 8: hookguard.policy.v1.Source
+	(*ClientIdentity)(nil),      // 9: hookguard.policy.v1.ClientIdentity
+	(*RateLimit)(nil),           // 10: hookguard.policy.v1.RateLimit
+	(*Payload)(nil),             // 11: hookguard.policy.v1.Payload
+	(*Schemas)(nil),             // 12: hookguard.policy.v1.Schemas
+	(*Handshake)(nil),           // 13: hookguard.policy.v1.Handshake
+	(*Match)(nil),               // 14: hookguard.policy.v1.Match
+	(*Replay)(nil),              // 15: hookguard.policy.v1.Replay
+	(*OnAllow)(nil),             // 16: hookguard.policy.v1.OnAllow
+	nil,                         // 17: hookguard.policy.v1.Source.IpListsEntry
+	(*RateLimit_Failures)(nil),  // 18: hookguard.policy.v1.RateLimit.Failures
+	nil,                         // 19: hookguard.policy.v1.Schemas.ByValueEntry
+	nil,                         // 20: hookguard.policy.v1.OnAllow.SetHeadersEntry
+	(*Verify)(nil),              // 21: hookguard.policy.v1.Verify
 }
 var file_hookguard_policy_v1_policy_proto_depIdxs = []int32{
-	6,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
-	5,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
-	7,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
-	8,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	9,  // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	10, // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
-	13, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
-	20, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
-	14, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
-	15, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
+	7,  // 0: hookguard.policy.v1.PolicyFile.endpoints:type_name -> hookguard.policy.v1.Endpoint
+	6,  // 1: hookguard.policy.v1.PolicyFile.defaults:type_name -> hookguard.policy.v1.Defaults
+	8,  // 2: hookguard.policy.v1.Defaults.source:type_name -> hookguard.policy.v1.Source
+	9,  // 3: hookguard.policy.v1.Defaults.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	10, // 4: hookguard.policy.v1.Defaults.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	11, // 5: hookguard.policy.v1.Defaults.payload:type_name -> hookguard.policy.v1.Payload
+	14, // 6: hookguard.policy.v1.Endpoint.match:type_name -> hookguard.policy.v1.Match
+	21, // 7: hookguard.policy.v1.Endpoint.verify:type_name -> hookguard.policy.v1.Verify
+	15, // 8: hookguard.policy.v1.Endpoint.replay:type_name -> hookguard.policy.v1.Replay
+	16, // 9: hookguard.policy.v1.Endpoint.on_allow:type_name -> hookguard.policy.v1.OnAllow
 	1,  // 10: hookguard.policy.v1.Endpoint.mode:type_name -> hookguard.policy.v1.Endpoint.Mode
-	12, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
-	7,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
-	8,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
-	9,  // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
-	10, // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
+	13, // 11: hookguard.policy.v1.Endpoint.handshake:type_name -> hookguard.policy.v1.Handshake
+	8,  // 12: hookguard.policy.v1.Endpoint.source:type_name -> hookguard.policy.v1.Source
+	9,  // 13: hookguard.policy.v1.Endpoint.client_identity:type_name -> hookguard.policy.v1.ClientIdentity
+	10, // 14: hookguard.policy.v1.Endpoint.rate_limit:type_name -> hookguard.policy.v1.RateLimit
+	11, // 15: hookguard.policy.v1.Endpoint.payload:type_name -> hookguard.policy.v1.Payload
 	0,  // 16: hookguard.policy.v1.Endpoint.state_fallback:type_name -> hookguard.policy.v1.Endpoint.StateFallback
-	16, // 17: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
+	17, // 17: hookguard.policy.v1.Source.ip_lists:type_name -> hookguard.policy.v1.Source.IpListsEntry
 	2,  // 18: hookguard.policy.v1.RateLimit.per:type_name -> hookguard.policy.v1.RateLimit.Scope
-	17, // 19: hookguard.policy.v1.RateLimit.failures:type_name -> hookguard.policy.v1.RateLimit.Failures
-	11, // 20: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
-	18, // 21: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
+	18, // 19: hookguard.policy.v1.RateLimit.failures:type_name -> hookguard.policy.v1.RateLimit.Failures
+	12, // 20: hookguard.policy.v1.Payload.schemas:type_name -> hookguard.policy.v1.Schemas
+	19, // 21: hookguard.policy.v1.Schemas.by_value:type_name -> hookguard.policy.v1.Schemas.ByValueEntry
 	3,  // 22: hookguard.policy.v1.Match.methods:type_name -> hookguard.policy.v1.Match.Method
-	19, // 23: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	4,  // 23: hookguard.policy.v1.Replay.on_full:type_name -> hookguard.policy.v1.Replay.OnFull
+	20, // 24: hookguard.policy.v1.OnAllow.set_headers:type_name -> hookguard.policy.v1.OnAllow.SetHeadersEntry
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_hookguard_policy_v1_policy_proto_init() }
@@ -1566,7 +1665,7 @@ func file_hookguard_policy_v1_policy_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hookguard_policy_v1_policy_proto_rawDesc), len(file_hookguard_policy_v1_policy_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
