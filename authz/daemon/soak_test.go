@@ -264,27 +264,13 @@ func TestSoak(t *testing.T) {
 		t.Errorf("serving: resources did not come back: warm %v, after %v (heap allowance %.1f MiB)", warm, after, float64(allowance)/(1<<20))
 	}
 
-	// Stopped: back to the level before Run. golang-lru's expirable LRU
-	// starts a goroutine it never stops, which keeps the replay store and
-	// its entries alive after Run returns: a known leak, fixed with the
-	// replay store's rewrite. It is reported, not counted, so that any
-	// other leak still fails.
+	// Stopped: back to the level before Run, with no exemption: the replay
+	// store runs no goroutine, so nothing may outlive Run.
 	r.stop(t)
 	r.conn.Close()
 	stopped := settle(before.goroutines + soakGoroutineSlack)
-	known := 0
-	for _, g := range strings.Split(goroutineDump(), "\n\n") {
-		if strings.Contains(g, "golang-lru/v2/expirable") {
-			known++
-		}
-	}
-	heapAllowance := uint64(soakHeapSlack)
-	if known > 0 {
-		heapAllowance += uint64(entries) * soakBytesPerEntry
-		t.Logf("known leak: %d goroutine(s) of golang-lru's expirable LRU outlive Run, holding the replay store's %d entries", known, entries)
-	}
 	t.Logf("stopped: before Run %v; after Run returned %v", before, stopped)
-	if stopped.goroutines-known > before.goroutines || stopped.fds > before.fds+soakFDSlack || stopped.heap > before.heap+heapAllowance {
+	if stopped.goroutines > before.goroutines || stopped.fds > before.fds+soakFDSlack || stopped.heap > before.heap+soakHeapSlack {
 		t.Errorf("stopped: resources did not come back to their level before Run: before %v, after %v\n%s", before, stopped, goroutineDump())
 	}
 }
