@@ -159,17 +159,6 @@ type EnvoyOptions struct {
 // waits until admin /ready says LIVE.
 func StartEnvoy(ctx context.Context, dir string, cfg EnvoyConfig, opts EnvoyOptions) (*Envoy, error) {
 	cfg = cfg.withDefaults()
-	logw := opts.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	bin := opts.Binary
-	if bin == "" {
-		var err error
-		if bin, err = EnvoyBinary(); err != nil {
-			return nil, err
-		}
-	}
 	tmplPath := opts.TemplatePath
 	if tmplPath == "" {
 		var err error
@@ -188,9 +177,7 @@ func StartEnvoy(ctx context.Context, dir string, cfg EnvoyConfig, opts EnvoyOpti
 	if err := os.WriteFile(configPath, buf.Bytes(), 0o644); err != nil {
 		return nil, err
 	}
-	return startEnvoyFile(ctx, dir, configPath, cfg, EnvoyOptions{
-		Binary: bin, ReadyTimeout: opts.ReadyTimeout, Log: logw,
-	})
+	return startEnvoyFile(ctx, dir, configPath, cfg, opts)
 }
 
 func (e *Envoy) waitReady(ctx context.Context, timeout time.Duration) error {
